@@ -1,0 +1,68 @@
+//! Flags every controller binary shares; each also reads an environment variable.
+
+use std::{net::SocketAddr, time::Duration};
+
+use crate::{policy::DeletionPolicy, telemetry::LogFormat};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CoreArgs {
+    /// AWS region; defaults to the SDK's chain (AWS_REGION, profile, instance metadata).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// Custom AWS endpoint, e.g. moto or LocalStack.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// Watch only this namespace; all namespaces when unset.
+    #[arg(long, env = "ASO_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// How often every resource is compared with AWS to correct drift (e.g. 30s, 10m).
+    #[arg(long, env = "ASO_RESYNC_PERIOD", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub resync_period: Duration,
+
+    /// How many resources of one kind are reconciled at once.
+    #[arg(long, env = "ASO_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+
+    /// What happens to AWS resources when their Kubernetes objects are deleted, unless the
+    /// object or its namespace says otherwise.
+    #[arg(
+        long,
+        env = "ASO_DELETION_POLICY",
+        value_enum,
+        default_value = "delete"
+    )]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "ASO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    #[arg(long, env = "ASO_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        core: super::CoreArgs,
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn resync_period_parses_human_durations() {
+        let cli = Cli::parse_from(["x", "--resync-period", "30s", "--deletion-policy", "retain"]);
+        assert_eq!(cli.core.resync_period, std::time::Duration::from_secs(30));
+        assert_eq!(cli.core.deletion_policy, super::DeletionPolicy::Retain);
+    }
+}

@@ -1,0 +1,37 @@
+//! The generic machinery shared by every AWS service controller.
+//!
+//! A service crate implements [`AwsResource`] for each of its kinds: how to observe, create,
+//! update and delete the AWS resource, and what to report. Everything else — finalizer, ownership
+//! tags, adoption, deletion policy, conditions, status writes, Events, outputs ConfigMap, error
+//! classification, backoff, drift resync and metrics — lives here, once.
+
+pub mod aws;
+pub mod cli;
+pub mod conditions;
+pub mod errors;
+pub mod metrics;
+pub mod operator;
+pub mod outputs;
+pub mod ownership;
+pub mod policy;
+pub mod reconciler;
+pub mod resource;
+pub mod server;
+pub mod status;
+pub mod telemetry;
+
+pub use errors::AwsError;
+pub use resource::{AwsResource, Readiness};
+pub use status::ResourceStatus;
+
+// Re-exported so every service crate builds against the same versions.
+pub use k8s_openapi;
+pub use kube;
+pub use schemars;
+
+/// API group of every kind this operator serves.
+pub const GROUP: &str = "service-operator.aws";
+/// Prefix of every annotation, label, finalizer and AWS tag key this operator owns.
+pub const PREFIX: &str = "service-operator.aws/";
+/// Field manager for server-side apply and the `managed-by` label value.
+pub const MANAGER: &str = "aws-service-operator";

@@ -1,0 +1,126 @@
+//! Ownership tags: how the operator recognises the AWS resources it created, after a crash too,
+//! and never mistakes someone else's resource for its own.
+
+use std::collections::BTreeMap;
+
+use kube::Resource;
+
+pub const TAG_NAMESPACE: &str = "service-operator.aws/namespace";
+pub const TAG_NAME: &str = "service-operator.aws/name";
+pub const TAG_UID: &str = "service-operator.aws/uid";
+
+/// The tags that mark an AWS resource as managed by one Kubernetes object.
+pub fn owner_tags<K: Resource>(obj: &K) -> BTreeMap<String, String> {
+    let meta = obj.meta();
+    BTreeMap::from([
+        (
+            TAG_NAMESPACE.to_owned(),
+            meta.namespace.clone().unwrap_or_default(),
+        ),
+        (TAG_NAME.to_owned(), meta.name.clone().unwrap_or_default()),
+        (TAG_UID.to_owned(), meta.uid.clone().unwrap_or_default()),
+    ])
+}
+
+/// Who an observed AWS resource belongs to, judged by its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Tagged with this object's uid.
+    Us,
+    /// Tagged by another Kubernetes object of this operator (its namespace/name).
+    Other(String),
+    /// No ownership tag: created outside the operator.
+    Nobody,
+}
+
+pub fn owner_of(tags: &BTreeMap<String, String>, our_uid: &str) -> Owner {
+    match tags.get(TAG_UID) {
+        Some(uid) if uid == our_uid => Owner::Us,
+        Some(_) => Owner::Other(format!(
+            "{}/{}",
+            tags.get(TAG_NAMESPACE).map_or("?", String::as_str),
+            tags.get(TAG_NAME).map_or("?", String::as_str)
+        )),
+        None => Owner::Nobody,
+    }
+}
+
+/// The complete tag set the resource should carry: the user's tags plus ownership tags.
+/// Ownership tags win, so a user cannot break the operator's bookkeeping by accident.
+pub fn desired_tags(
+    user: &BTreeMap<String, String>,
+    owner: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut tags = user.clone();
+    tags.extend(owner.iter().map(|(k, v)| (k.clone(), v.clone())));
+    tags
+}
+
+/// What to change so `observed` tags become `desired`: keys to set and keys to remove.
+/// Tags under the reserved `aws:` prefix belong to AWS and are never touched.
+pub fn tag_changes(
+    desired: &BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = desired
+        .iter()
+        .filter(|(k, v)| observed.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = observed
+        .keys()
+        .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:"))
+        .cloned()
+        .collect();
+    (set, remove)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn recognises_owner_by_uid() {
+        let t = tags(&[(TAG_UID, "u1"), (TAG_NAMESPACE, "ns"), (TAG_NAME, "a")]);
+        assert_eq!(owner_of(&t, "u1"), Owner::Us);
+        assert_eq!(owner_of(&t, "u2"), Owner::Other("ns/a".into()));
+        assert_eq!(owner_of(&tags(&[("team", "x")]), "u1"), Owner::Nobody);
+    }
+
+    #[test]
+    fn ownership_tags_override_user_tags() {
+        let d = desired_tags(
+            &tags(&[(TAG_UID, "forged"), ("team", "x")]),
+            &tags(&[(TAG_UID, "u1")]),
+        );
+        assert_eq!(d, tags(&[(TAG_UID, "u1"), ("team", "x")]));
+    }
+
+    #[test]
+    fn tag_changes_sets_differences_and_removes_extras_but_not_aws_tags() {
+        let desired = tags(&[("a", "1"), ("b", "2")]);
+        let observed = tags(&[
+            ("a", "1"),
+            ("b", "old"),
+            ("c", "3"),
+            ("aws:cloudformation:stack", "s"),
+        ]);
+        let (set, remove) = tag_changes(&desired, &observed);
+        assert_eq!(set, tags(&[("b", "2")]));
+        assert_eq!(remove, vec!["c".to_string()]);
+    }
+
+    #[test]
+    fn equal_tags_need_no_change() {
+        let t = tags(&[("a", "1")]);
+        let (set, remove) = tag_changes(&t, &t);
+        assert!(set.is_empty() && remove.is_empty());
+    }
+}

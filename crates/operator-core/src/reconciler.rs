@@ -1,0 +1,652 @@
+//! The reconcile loop every kind shares: finalizer, observe → create → adopt → diff → update,
+//! status, Events, outputs, requeue; and on delete, the deletion policy.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::{self, Action},
+        events::{Event, EventType, Recorder, Reporter},
+        finalizer::{self, finalizer},
+        reflector::{self, Store, reflector},
+        watcher,
+    },
+};
+use serde_json::json;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::{
+    MANAGER,
+    aws::AwsClients,
+    conditions::{self, Condition, READY, SYNCED, TERMINAL},
+    errors::AwsError,
+    metrics::Metrics,
+    outputs,
+    ownership::{self, Owner},
+    policy::{self, DeletionPolicy},
+    resource::{AwsResource, Readiness},
+    server,
+    status::ResourceStatus,
+};
+
+pub const FINALIZER: &str = "service-operator.aws/finalizer";
+/// How soon to look again while AWS is busy with the resource.
+const SHORT_REQUEUE: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Operator-wide behaviour, from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub resync_period: Duration,
+    pub deletion_policy: DeletionPolicy,
+    pub concurrency: u16,
+    pub watch_namespace: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    /// Not a failure: AWS is still working (e.g. deleting); look again soon.
+    #[error("{0}")]
+    Pending(String),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Aws(e) => e.code().to_owned(),
+            Error::Kube(_) => "Kubernetes".into(),
+            Error::Finalizer(_) => "Finalizer".into(),
+            Error::Pending(_) => "Pending".into(),
+        }
+    }
+}
+
+struct Context<K: AwsResource> {
+    kube: kube::Client,
+    aws: K::Client,
+    settings: Settings,
+    metrics: Metrics,
+    recorder: Recorder,
+    config_maps: Store<ConfigMap>,
+    /// Consecutive retryable failures per object uid, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// Runs the controller for kind `K` until a termination signal.
+pub async fn run<K: AwsResource>(
+    kube: kube::Client,
+    aws: &AwsClients,
+    settings: Settings,
+    metrics: Metrics,
+    ready: server::Readiness,
+) {
+    let kind = K::kind(&()).into_owned();
+    let (resources, config_maps): (Api<K>, Api<ConfigMap>) = match &settings.watch_namespace {
+        Some(ns) => (
+            Api::namespaced(kube.clone(), ns),
+            Api::namespaced(kube.clone(), ns),
+        ),
+        None => (Api::all(kube.clone()), Api::all(kube.clone())),
+    };
+
+    let (reader, writer) = reflector::store();
+    let trigger = reflector(
+        writer,
+        watcher(resources, watcher::Config::default().any_semantic()),
+    )
+    .modify(strip_unread_metadata)
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(worth_reconciling::<K>, Default::default());
+
+    // Only our own ConfigMaps are cached, and a deleted one is re-created.
+    let (cm_reader, cm_writer) = reflector::store();
+    let selector = format!("{}={kind}", outputs::KIND_LABEL);
+    let cm_trigger = reflector(
+        cm_writer,
+        watcher(config_maps, watcher::Config::default().labels(&selector)),
+    )
+    .modify(strip_unread_metadata)
+    .default_backoff()
+    .touched_objects();
+
+    let ctx = Arc::new(Context::<K> {
+        aws: K::client(aws),
+        kube: kube.clone(),
+        recorder: Recorder::new(
+            kube,
+            Reporter {
+                controller: MANAGER.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+        settings: settings.clone(),
+        metrics,
+        config_maps: cm_reader.clone(),
+        failures: Mutex::default(),
+    });
+
+    let ready_reader = reader.clone();
+    tokio::spawn(async move {
+        if ready_reader.wait_until_ready().await.is_ok()
+            && cm_reader.wait_until_ready().await.is_ok()
+        {
+            ready.mark_synced();
+        }
+    });
+
+    info!(%kind, concurrency = settings.concurrency, "starting controller");
+    Controller::for_stream(trigger, reader)
+        .owns_stream(cm_trigger)
+        .with_config(controller::Config::default().concurrency(settings.concurrency))
+        .shutdown_on_signal()
+        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile loop");
+            }
+            future::ready(())
+        })
+        .await;
+}
+
+/// The watch cache keeps what reconcile reads, not managed fields or last-applied copies.
+fn strip_unread_metadata<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    if let Some(a) = obj.meta_mut().annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Status writes (our own) do not trigger a reconcile; spec, annotation, finalizer and deletion changes do.
+fn worth_reconciling<K: Resource>(obj: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = obj.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &meta.generation,
+        &meta.annotations,
+        &meta.finalizers,
+        meta.deletion_timestamp.is_some(),
+    )
+        .hash(&mut h);
+    Some(h.finish())
+}
+
+async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<Action, Error> {
+    let kind = K::kind(&());
+    let span = info_span!("reconcile", %kind, namespace = obj.namespace().unwrap_or_default(), name = obj.name_any());
+    async move {
+        let _timer = ctx.metrics.reconcile(&kind);
+        let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+        let result = finalizer(&api, FINALIZER, obj.clone(), |event| async {
+            match event {
+                finalizer::Event::Apply(obj) => apply(&*obj, &ctx, &api).await,
+                finalizer::Event::Cleanup(obj) => cleanup(&*obj, &ctx, &api).await,
+            }
+        })
+        .await;
+        let result = match result {
+            Ok(action) => Ok(action),
+            Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
+            Err(e) => Err(Error::Finalizer(e.to_string())),
+        };
+        if result.is_ok() {
+            ctx.failures
+                .lock()
+                .expect("poisoned")
+                .remove(&obj.uid().unwrap_or_default());
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_policy<K: AwsResource>(obj: Arc<K>, error: &Error, ctx: Arc<Context<K>>) -> Action {
+    ctx.metrics
+        .reconcile_error(&K::kind(&()), &error.metric_label());
+    match error {
+        Error::Pending(_) => Action::requeue(SHORT_REQUEUE),
+        // No hot loop: a spec change triggers a reconcile anyway, otherwise try at the next resync.
+        Error::Aws(e) if e.is_terminal() => {
+            Action::requeue(policy::jittered(resync_period(&*obj, &ctx.settings)))
+        }
+        _ => {
+            warn!(kind = %K::kind(&()), name = obj.name_any(), %error, "reconcile failed; backing off");
+            let mut failures = ctx.failures.lock().expect("poisoned");
+            let n = failures.entry(obj.uid().unwrap_or_default()).or_insert(0);
+            *n += 1;
+            Action::requeue(policy::backoff(*n - 1, MAX_BACKOFF))
+        }
+    }
+}
+
+fn resync_period<K: AwsResource>(obj: &K, settings: &Settings) -> Duration {
+    policy::resync_period(obj).unwrap_or(settings.resync_period)
+}
+
+/// What one pass of synchronisation found.
+enum Synced<O> {
+    Managed {
+        observed: O,
+        readiness: Readiness,
+        in_sync: bool,
+    },
+    NotOwned(Owner),
+}
+
+async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
+    match sync(obj, ctx).await {
+        Ok(Synced::Managed {
+            observed,
+            readiness,
+            in_sync,
+        }) => {
+            let status = managed_status(obj, &observed, &readiness, in_sync);
+            write_status(api, obj, status).await?;
+            let data = K::outputs(&observed);
+            let cm_api: Api<ConfigMap> =
+                Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+            outputs::export(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
+            Ok(if readiness == Readiness::Ready && in_sync {
+                Action::requeue(policy::jittered(resync_period(obj, &ctx.settings)))
+            } else {
+                Action::requeue(SHORT_REQUEUE)
+            })
+        }
+        Ok(Synced::NotOwned(owner)) => {
+            let message = not_owned_message::<K>(&obj.aws_name(), &owner);
+            let mut status = previous_status(obj);
+            status.conditions = vec![
+                Condition::new(READY, false, "NotOwned", &message),
+                Condition::new(SYNCED, false, "NotOwned", &message),
+                Condition::new(TERMINAL, true, "NotOwned", &message),
+            ];
+            status.observed_generation = obj.meta().generation;
+            if write_status(api, obj, status).await? {
+                publish(ctx, obj, EventType::Warning, "NotOwned", message).await;
+            }
+            Ok(Action::requeue(policy::jittered(resync_period(
+                obj,
+                &ctx.settings,
+            ))))
+        }
+        Err(Error::Aws(e)) => {
+            report_error(obj, ctx, api, &e, "SyncFailed").await?;
+            Err(Error::Aws(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn not_owned_message<K: AwsResource>(aws_name: &str, owner: &Owner) -> String {
+    let whose = match owner {
+        Owner::Other(other) => format!("it is managed by {} {other}", K::kind(&())),
+        _ => "it was not created by this operator".to_owned(),
+    };
+    format!(
+        "{} {aws_name:?} already exists in AWS and is not managed by this resource ({whose}); \
+         it is left untouched. Annotate {}=\"true\" to adopt it.",
+        K::SERVICE,
+        policy::ADOPT
+    )
+}
+
+/// Observe, create if absent, check ownership (adopting on request), then correct differences.
+async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Observed>, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let owner_tags = ownership::owner_tags(obj);
+    let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
+
+    let mut observed = match obj.observe(&ctx.aws).await? {
+        Some(observed) => observed,
+        None => {
+            obj.create(&ctx.aws, &tags).await?;
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Created",
+                format!("Created {} {:?}", K::SERVICE, obj.aws_name()),
+            )
+            .await;
+            observed_after_write(obj, ctx).await?
+        }
+    };
+
+    match ownership::owner_of(K::tags(&observed), &uid) {
+        Owner::Us => {}
+        Owner::Nobody if policy::wants_adoption(obj) => {
+            obj.tag(&ctx.aws, &observed, &owner_tags).await?;
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Adopted",
+                format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
+            )
+            .await;
+            observed = observed_after_write(obj, ctx).await?;
+        }
+        // Never take over a resource another object of ours manages, even when asked to adopt.
+        owner => return Ok(Synced::NotOwned(owner)),
+    }
+
+    let readiness = K::readiness(&observed);
+    if readiness != Readiness::Ready {
+        // AWS rejects updates mid-transition; look again shortly.
+        return Ok(Synced::Managed {
+            observed,
+            readiness,
+            in_sync: false,
+        });
+    }
+    let changes = obj.diff(&observed, &tags);
+    if changes.is_empty() {
+        return Ok(Synced::Managed {
+            observed,
+            readiness,
+            in_sync: true,
+        });
+    }
+
+    let described = changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let spec_changed = obj.meta().generation != obj.status().and_then(|s| s.observed_generation);
+    obj.update(&ctx.aws, &observed, changes).await?;
+    let (reason, verb) = if spec_changed {
+        ("Updated", "Updated")
+    } else {
+        ("DriftCorrected", "Corrected drift in")
+    };
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        reason,
+        format!("{verb} {described}"),
+    )
+    .await;
+
+    let observed = observed_after_write(obj, ctx).await?;
+    let readiness = K::readiness(&observed);
+    // Some changes take several steps (AWS accepts one at a time); the next pass continues.
+    let in_sync = readiness == Readiness::Ready && obj.diff(&observed, &tags).is_empty();
+    Ok(Synced::Managed {
+        observed,
+        readiness,
+        in_sync,
+    })
+}
+
+async fn observed_after_write<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+) -> Result<K::Observed, Error> {
+    obj.observe(&ctx.aws).await?.ok_or_else(|| {
+        Error::Pending(format!(
+            "{} {:?} is not visible yet after a write",
+            K::SERVICE,
+            obj.aws_name()
+        ))
+    })
+}
+
+async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
+    let name = obj.aws_name();
+    let policy = match policy::resource_deletion_policy(obj) {
+        Some(p) => policy::deletion_policy(Some(p), None, ctx.settings.deletion_policy),
+        None => {
+            let ns = Api::<Namespace>::all(ctx.kube.clone())
+                .get_opt(&obj.namespace().unwrap_or_default())
+                .await?;
+            let ns_policy = ns
+                .as_ref()
+                .and_then(|n| n.annotations().get(policy::DELETION_POLICY))
+                .map(String::as_str);
+            policy::deletion_policy(None, ns_policy, ctx.settings.deletion_policy)
+        }
+    };
+    if policy == DeletionPolicy::Retain {
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Retained",
+            format!(
+                "Deletion policy is retain: {} {name:?} is kept in AWS",
+                K::SERVICE
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+
+    let Some(observed) = obj.observe(&ctx.aws).await? else {
+        return Ok(Action::await_change());
+    };
+    if ownership::owner_of(K::tags(&observed), &obj.uid().unwrap_or_default()) != Owner::Us {
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "NotDeleted",
+            format!(
+                "{} {name:?} is not managed by this resource; it is left in AWS",
+                K::SERVICE
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    if K::readiness(&observed) != Readiness::Deleting {
+        if let Err(e) = obj.delete(&ctx.aws, &observed).await {
+            report_error(obj, ctx, api, &e, "DeleteFailed").await?;
+            return Err(e.into());
+        }
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Deleting",
+            format!("Deleting {} {name:?}", K::SERVICE),
+        )
+        .await;
+    }
+    match obj.observe(&ctx.aws).await? {
+        None => Ok(Action::await_change()),
+        Some(_) => Err(Error::Pending(format!(
+            "waiting for AWS to delete {} {name:?}",
+            K::SERVICE
+        ))),
+    }
+}
+
+fn previous_status<K: AwsResource>(obj: &K) -> ResourceStatus<K::StatusFields> {
+    obj.status().cloned().unwrap_or_default()
+}
+
+fn managed_status<K: AwsResource>(
+    obj: &K,
+    observed: &K::Observed,
+    readiness: &Readiness,
+    in_sync: bool,
+) -> ResourceStatus<K::StatusFields> {
+    let ready = match readiness {
+        Readiness::Ready => Condition::new(
+            READY,
+            true,
+            "Available",
+            format!("{} is available", K::SERVICE),
+        ),
+        Readiness::Pending(state) => Condition::new(
+            READY,
+            false,
+            &camel_case(state),
+            format!("AWS reports {} state {state}", K::SERVICE),
+        ),
+        Readiness::Deleting => {
+            Condition::new(READY, false, "Deleting", "AWS is deleting the resource")
+        }
+    };
+    let synced = if in_sync {
+        Condition::new(SYNCED, true, "Synced", "AWS matches the spec")
+    } else {
+        Condition::new(
+            SYNCED,
+            false,
+            "Updating",
+            "Waiting for AWS to finish applying the spec",
+        )
+    };
+    ResourceStatus {
+        conditions: vec![ready, synced],
+        observed_generation: obj.meta().generation,
+        arn: K::arn(observed),
+        fields: K::status_fields(observed),
+    }
+}
+
+/// Puts AWS's own message in the conditions and an Event.
+async fn report_error<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+    error: &AwsError,
+    reason: &str,
+) -> Result<(), Error> {
+    let mut status = previous_status(obj);
+    let ready = conditions::find(&status.conditions, READY)
+        .cloned()
+        .unwrap_or_else(|| Condition::new(READY, false, reason, error.to_string()));
+    let mut next = vec![
+        ready,
+        Condition::new(SYNCED, false, reason, error.to_string()),
+    ];
+    if error.is_terminal() {
+        next.push(Condition::new(
+            TERMINAL,
+            true,
+            error.code(),
+            error.to_string(),
+        ));
+    }
+    status.conditions = next;
+    status.observed_generation = obj.meta().generation;
+    write_status(api, obj, status).await?;
+    publish(ctx, obj, EventType::Warning, reason, error.to_string()).await;
+    Ok(())
+}
+
+/// Writes status through the status subresource, only when it changed. Returns whether it wrote.
+async fn write_status<K: AwsResource>(
+    api: &Api<K>,
+    obj: &K,
+    mut status: ResourceStatus<K::StatusFields>,
+) -> Result<bool, Error> {
+    let previous = obj.status();
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    status.conditions = conditions::merge(
+        previous
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default(),
+        status.conditions,
+        &now,
+    );
+    if previous == Some(&status) {
+        return Ok(false);
+    }
+    let patch =
+        json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await?;
+    Ok(true)
+}
+
+async fn publish<K: AwsResource>(
+    ctx: &Context<K>,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(note, 1000)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(error = %e, "publishing event failed");
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// `UPDATING` → `Updating`, for condition reasons.
+fn camel_case(state: &str) -> String {
+    state
+        .split(|c: char| c == '_' || c == '-' || c == ' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars
+                .next()
+                .map(|f| f.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn states_become_condition_reasons() {
+        assert_eq!(super::camel_case("UPDATING"), "Updating");
+        assert_eq!(
+            super::camel_case("INACCESSIBLE_ENCRYPTION_CREDENTIALS"),
+            "InaccessibleEncryptionCredentials"
+        );
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(super::truncate("héllo".into(), 2), "h");
+    }
+}

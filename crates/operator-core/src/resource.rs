@@ -1,0 +1,118 @@
+//! The one trait a service crate implements per kind: a description of its AWS resource.
+
+use std::{collections::BTreeMap, fmt, future::Future};
+
+use kube::{
+    CustomResourceExt, Resource,
+    core::{NamespaceResourceScope, object::HasStatus},
+};
+use schemars::JsonSchema;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{aws::AwsClients, errors::AwsError, status::ResourceStatus};
+
+/// Whether an observed AWS resource can be used and updated now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// A transitional state reported by AWS (CREATING, UPDATING, …): check again soon.
+    Pending(String),
+    /// AWS is deleting it.
+    Deleting,
+}
+
+/// A Kubernetes kind backed by one AWS resource.
+///
+/// `observe` returns `None` when the resource does not exist. `diff` is pure: it lists the
+/// fields where AWS differs from the spec, and `update` writes exactly those. The core calls
+/// `update` only when `diff` is non-empty, so a steady state makes no AWS write calls.
+pub trait AwsResource:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + HasStatus<Status = ResourceStatus<Self::StatusFields>>
+    + CustomResourceExt
+    + Clone
+    + fmt::Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The service's SDK client.
+    type Client: Clone + Send + Sync + 'static;
+    /// What AWS reports about the resource.
+    type Observed: fmt::Debug + Send + Sync;
+    /// One difference between spec and AWS; its `Display` names the field for Events.
+    type Change: fmt::Display + fmt::Debug + Send + Sync;
+    /// The kind's own status fields, next to the shared conditions.
+    type StatusFields: Serialize
+        + DeserializeOwned
+        + JsonSchema
+        + Clone
+        + fmt::Debug
+        + Default
+        + PartialEq
+        + Send
+        + Sync;
+
+    /// The AWS service, as named in metrics and logs (e.g. "dynamodb").
+    const SERVICE: &'static str;
+
+    fn client(aws: &AwsClients) -> Self::Client;
+
+    /// The name of the resource in AWS.
+    fn aws_name(&self) -> String;
+
+    fn observe(
+        &self,
+        client: &Self::Client,
+    ) -> impl Future<Output = Result<Option<Self::Observed>, AwsError>> + Send;
+
+    /// Creates the resource carrying `tags` (the user's plus the ownership tags).
+    fn create(
+        &self,
+        client: &Self::Client,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The tags the resource carries in AWS.
+    fn tags(observed: &Self::Observed) -> &BTreeMap<String, String>;
+
+    /// Adds `tags` to an existing resource (adoption).
+    fn tag(
+        &self,
+        client: &Self::Client,
+        observed: &Self::Observed,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The differences between spec and AWS. `tags` is the full desired tag set.
+    fn diff(&self, observed: &Self::Observed, tags: &BTreeMap<String, String>)
+    -> Vec<Self::Change>;
+
+    /// Writes `changes` to AWS.
+    fn update(
+        &self,
+        client: &Self::Client,
+        observed: &Self::Observed,
+        changes: Vec<Self::Change>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    fn delete(
+        &self,
+        client: &Self::Client,
+        observed: &Self::Observed,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    fn readiness(observed: &Self::Observed) -> Readiness;
+
+    fn arn(observed: &Self::Observed) -> Option<String>;
+
+    fn status_fields(observed: &Self::Observed) -> Self::StatusFields;
+
+    /// The keys and values written to the outputs ConfigMap for the app to read.
+    fn outputs(observed: &Self::Observed) -> BTreeMap<String, String>;
+
+    /// User tags from the spec.
+    fn user_tags(&self) -> BTreeMap<String, String>;
+}
