@@ -14,6 +14,7 @@ use operator_core::{
     AwsError, AwsResource, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
+    references::Resolved,
 };
 use tracing::instrument;
 
@@ -47,7 +48,11 @@ impl AwsResource for DynamoDB {
     }
 
     #[instrument(skip_all, fields(table = %self.table_name()))]
-    async fn observe(&self, client: &Client) -> Result<Option<ObservedTable>, AwsError> {
+    async fn observe(
+        &self,
+        client: &Client,
+        _refs: &Resolved,
+    ) -> Result<Option<ObservedTable>, AwsError> {
         let table = match client
             .describe_table()
             .table_name(self.table_name())
@@ -79,6 +84,7 @@ impl AwsResource for DynamoDB {
     async fn create(
         &self,
         client: &Client,
+        _refs: &Resolved,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
         let spec = &self.spec;
@@ -146,7 +152,12 @@ impl AwsResource for DynamoDB {
         Ok(())
     }
 
-    fn diff(&self, observed: &ObservedTable, tags: &BTreeMap<String, String>) -> Vec<Change> {
+    fn diff(
+        &self,
+        observed: &ObservedTable,
+        _refs: &Resolved,
+        tags: &BTreeMap<String, String>,
+    ) -> Vec<Change> {
         diff::diff(&self.spec, observed, tags)
     }
 
@@ -156,6 +167,7 @@ impl AwsResource for DynamoDB {
     async fn update(
         &self,
         client: &Client,
+        _refs: &Resolved,
         observed: &ObservedTable,
         changes: Vec<Change>,
     ) -> Result<(), AwsError> {

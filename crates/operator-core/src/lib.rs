@@ -15,6 +15,7 @@ pub mod outputs;
 pub mod ownership;
 pub mod policy;
 pub mod reconciler;
+pub mod references;
 pub mod resource;
 pub mod server;
 pub mod status;

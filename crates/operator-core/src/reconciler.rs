@@ -2,7 +2,7 @@
 //! status, Events, outputs, requeue; and on delete, the deletion policy.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -11,13 +11,13 @@ use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{DynamicObject, Patch, PatchParams},
     runtime::{
         Controller, WatchStreamExt,
         controller::{self, Action},
         events::{Event, EventType, Recorder, Reporter},
         finalizer::{self, finalizer},
-        reflector::{self, Store, reflector},
+        reflector::{self, ObjectRef, Store, reflector},
         watcher,
     },
 };
@@ -33,6 +33,7 @@ use crate::{
     outputs,
     ownership::{self, Owner},
     policy::{self, DeletionPolicy},
+    references::{self, RefKind, Resolved},
     resource::{AwsResource, Readiness},
     server,
     status::ResourceStatus,
@@ -41,6 +42,8 @@ use crate::{
 pub const FINALIZER: &str = "service-operator.aws/finalizer";
 /// How soon to look again while AWS is busy with the resource.
 const SHORT_REQUEUE: Duration = Duration::from_secs(5);
+/// A backstop for resources waiting on a reference; its watch normally wakes them first.
+const REFERENCE_REQUEUE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Operator-wide behaviour, from the command line.
@@ -83,6 +86,8 @@ struct Context<K: AwsResource> {
     metrics: Metrics,
     recorder: Recorder,
     config_maps: Store<ConfigMap>,
+    /// Watch caches of the kinds `K` refers to.
+    ref_caches: BTreeMap<&'static str, (RefKind, Store<DynamicObject>)>,
     /// Consecutive retryable failures per object uid, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -125,6 +130,34 @@ pub async fn run<K: AwsResource>(
     .default_backoff()
     .touched_objects();
 
+    // Each kind this one refers to is cached (status only matters), and its changes wake the
+    // resources that refer to it.
+    let mut ref_caches = BTreeMap::new();
+    let mut ref_triggers = Vec::new();
+    for ref_kind in K::REFERENCED_KINDS {
+        let ar = ref_kind.api_resource();
+        let api: Api<DynamicObject> = match &settings.watch_namespace {
+            Some(ns) => Api::namespaced_with(kube.clone(), ns, &ar),
+            None => Api::all_with(kube.clone(), &ar),
+        };
+        let ref_writer = reflector::store::Writer::new(ar.clone());
+        let ref_reader = ref_writer.as_reader();
+        let stream = reflector(
+            ref_writer,
+            watcher(api, watcher::Config::default().any_semantic()),
+        )
+        .modify(|o: &mut DynamicObject| {
+            strip_unread_metadata(o);
+            if let Some(data) = o.data.as_object_mut() {
+                data.retain(|k, _| k == "status");
+            }
+        })
+        .default_backoff()
+        .touched_objects();
+        ref_caches.insert(ref_kind.kind, (*ref_kind, ref_reader));
+        ref_triggers.push((*ref_kind, ar, stream));
+    }
+
     let ctx = Arc::new(Context::<K> {
         aws: K::client(aws),
         kube: kube.clone(),
@@ -138,6 +171,7 @@ pub async fn run<K: AwsResource>(
         settings: settings.clone(),
         metrics,
         config_maps: cm_reader.clone(),
+        ref_caches,
         failures: Mutex::default(),
     });
 
@@ -151,9 +185,28 @@ pub async fn run<K: AwsResource>(
     });
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
-    Controller::for_stream(trigger, reader)
+    let mut controller = Controller::for_stream(trigger, reader)
         .owns_stream(cm_trigger)
-        .with_config(controller::Config::default().concurrency(settings.concurrency))
+        .with_config(controller::Config::default().concurrency(settings.concurrency));
+    for (ref_kind, ar, stream) in ref_triggers {
+        let dependents = controller.store();
+        let mapper = move |target: DynamicObject| {
+            let (ns, name) = (target.namespace(), target.name_any());
+            dependents
+                .state()
+                .into_iter()
+                .filter(|o| {
+                    o.namespace() == ns
+                        && o.references()
+                            .iter()
+                            .any(|r| r.kind == ref_kind.kind && r.name == name)
+                })
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>()
+        };
+        controller = controller.watches_stream_with(stream, mapper, ar);
+    }
+    controller
         .shutdown_on_signal()
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|result| {
@@ -252,7 +305,31 @@ enum Synced<O> {
 }
 
 async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
-    match sync(obj, ctx).await {
+    let namespace = obj.namespace().unwrap_or_default();
+    let refs = match references::resolve(&namespace, &obj.references(), &ctx.ref_caches) {
+        Ok(refs) => refs,
+        Err(unresolved) => {
+            // Not an error: the reference's watch wakes this resource when it changes.
+            let mut status = previous_status(obj);
+            status.conditions = vec![
+                Condition::new(READY, false, unresolved.reason, &unresolved.message),
+                Condition::new(SYNCED, false, unresolved.reason, &unresolved.message),
+            ];
+            status.observed_generation = obj.meta().generation;
+            if write_status(api, obj, status).await? {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    unresolved.reason,
+                    unresolved.message,
+                )
+                .await;
+            }
+            return Ok(Action::requeue(REFERENCE_REQUEUE));
+        }
+    };
+    match sync(obj, ctx, &refs).await {
         Ok(Synced::Managed {
             observed,
             readiness,
@@ -309,15 +386,19 @@ fn not_owned_message<K: AwsResource>(aws_name: &str, owner: &Owner) -> String {
 }
 
 /// Observe, create if absent, check ownership (adopting on request), then correct differences.
-async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Observed>, Error> {
+async fn sync<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    refs: &Resolved,
+) -> Result<Synced<K::Observed>, Error> {
     let uid = obj.uid().unwrap_or_default();
     let owner_tags = ownership::owner_tags(obj);
     let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
 
-    let mut observed = match obj.observe(&ctx.aws).await? {
+    let mut observed = match obj.observe(&ctx.aws, refs).await? {
         Some(observed) => observed,
         None => {
-            obj.create(&ctx.aws, &tags).await?;
+            obj.create(&ctx.aws, refs, &tags).await?;
             publish(
                 ctx,
                 obj,
@@ -326,7 +407,7 @@ async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Obs
                 format!("Created {} {:?}", K::SERVICE, obj.aws_name()),
             )
             .await;
-            observed_after_write(obj, ctx).await?
+            observed_after_write(obj, ctx, refs).await?
         }
     };
 
@@ -342,7 +423,7 @@ async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Obs
                 format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
             )
             .await;
-            observed = observed_after_write(obj, ctx).await?;
+            observed = observed_after_write(obj, ctx, refs).await?;
         }
         // Never take over a resource another object of ours manages, even when asked to adopt.
         owner => return Ok(Synced::NotOwned(owner)),
@@ -357,7 +438,7 @@ async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Obs
             in_sync: false,
         });
     }
-    let changes = obj.diff(&observed, &tags);
+    let changes = obj.diff(&observed, refs, &tags);
     if changes.is_empty() {
         return Ok(Synced::Managed {
             observed,
@@ -372,7 +453,7 @@ async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Obs
         .collect::<Vec<_>>()
         .join(", ");
     let spec_changed = obj.meta().generation != obj.status().and_then(|s| s.observed_generation);
-    obj.update(&ctx.aws, &observed, changes).await?;
+    obj.update(&ctx.aws, refs, &observed, changes).await?;
     let (reason, verb) = if spec_changed {
         ("Updated", "Updated")
     } else {
@@ -387,10 +468,10 @@ async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Obs
     )
     .await;
 
-    let observed = observed_after_write(obj, ctx).await?;
+    let observed = observed_after_write(obj, ctx, refs).await?;
     let readiness = K::readiness(&observed);
     // Some changes take several steps (AWS accepts one at a time); the next pass continues.
-    let in_sync = readiness == Readiness::Ready && obj.diff(&observed, &tags).is_empty();
+    let in_sync = readiness == Readiness::Ready && obj.diff(&observed, refs, &tags).is_empty();
     Ok(Synced::Managed {
         observed,
         readiness,
@@ -401,8 +482,9 @@ async fn sync<K: AwsResource>(obj: &K, ctx: &Context<K>) -> Result<Synced<K::Obs
 async fn observed_after_write<K: AwsResource>(
     obj: &K,
     ctx: &Context<K>,
+    refs: &Resolved,
 ) -> Result<K::Observed, Error> {
-    obj.observe(&ctx.aws).await?.ok_or_else(|| {
+    obj.observe(&ctx.aws, refs).await?.ok_or_else(|| {
         Error::Pending(format!(
             "{} {:?} is not visible yet after a write",
             K::SERVICE,
@@ -426,6 +508,8 @@ async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Res
             policy::deletion_policy(None, ns_policy, ctx.settings.deletion_policy)
         }
     };
+    // Deletion never waits on references: a topic deleted first must not block its subscription.
+    let no_refs = Resolved::default();
     if policy == DeletionPolicy::Retain {
         publish(
             ctx,
@@ -441,7 +525,7 @@ async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Res
         return Ok(Action::await_change());
     }
 
-    let Some(observed) = obj.observe(&ctx.aws).await? else {
+    let Some(observed) = obj.observe(&ctx.aws, &no_refs).await? else {
         return Ok(Action::await_change());
     };
     if ownership::owner_of(K::tags(&observed), &obj.uid().unwrap_or_default()) != Owner::Us {
@@ -472,7 +556,7 @@ async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Res
         )
         .await;
     }
-    match obj.observe(&ctx.aws).await? {
+    match obj.observe(&ctx.aws, &no_refs).await? {
         None => Ok(Action::await_change()),
         Some(_) => Err(Error::Pending(format!(
             "waiting for AWS to delete {} {name:?}",

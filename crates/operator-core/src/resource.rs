@@ -9,7 +9,12 @@ use kube::{
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{aws::AwsClients, errors::AwsError, status::ResourceStatus};
+use crate::{
+    aws::AwsClients,
+    errors::AwsError,
+    references::{RefKind, Reference, Resolved},
+    status::ResourceStatus,
+};
 
 /// Whether an observed AWS resource can be used and updated now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +28,9 @@ pub enum Readiness {
 
 /// A Kubernetes kind backed by one AWS resource.
 ///
-/// `observe` returns `None` when the resource does not exist. `diff` is pure: it lists the
+/// `observe` returns `None` when the resource does not exist. `refs` holds the resolved
+/// [`references`](AwsResource::references); it is empty during deletion, which must not depend
+/// on them. `diff` is pure: it lists the
 /// fields where AWS differs from the spec, and `update` writes exactly those. The core calls
 /// `update` only when `diff` is non-empty, so a steady state makes no AWS write calls.
 pub trait AwsResource:
@@ -58,7 +65,15 @@ pub trait AwsResource:
     /// The AWS service, as named in metrics and logs (e.g. "dynamodb").
     const SERVICE: &'static str;
 
+    /// Kinds this kind can refer to by name; their changes wake the resources that refer to them.
+    const REFERENCED_KINDS: &'static [RefKind] = &[];
+
     fn client(aws: &AwsClients) -> Self::Client;
+
+    /// The resources this one needs Ready before it can be created or updated.
+    fn references(&self) -> Vec<Reference> {
+        Vec::new()
+    }
 
     /// The name of the resource in AWS.
     fn aws_name(&self) -> String;
@@ -66,12 +81,14 @@ pub trait AwsResource:
     fn observe(
         &self,
         client: &Self::Client,
+        refs: &Resolved,
     ) -> impl Future<Output = Result<Option<Self::Observed>, AwsError>> + Send;
 
     /// Creates the resource carrying `tags` (the user's plus the ownership tags).
     fn create(
         &self,
         client: &Self::Client,
+        refs: &Resolved,
         tags: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
@@ -87,13 +104,18 @@ pub trait AwsResource:
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// The differences between spec and AWS. `tags` is the full desired tag set.
-    fn diff(&self, observed: &Self::Observed, tags: &BTreeMap<String, String>)
-    -> Vec<Self::Change>;
+    fn diff(
+        &self,
+        observed: &Self::Observed,
+        refs: &Resolved,
+        tags: &BTreeMap<String, String>,
+    ) -> Vec<Self::Change>;
 
     /// Writes `changes` to AWS.
     fn update(
         &self,
         client: &Self::Client,
+        refs: &Resolved,
         observed: &Self::Observed,
         changes: Vec<Self::Change>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
