@@ -1,0 +1,2 @@
+// Package tools pins the etcd release that e2e/ builds with `go build`.
+package tools

@@ -1,0 +1,26 @@
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/aws-service-operator/target")
+
+# List the recipes.
+default:
+    @just --list
+
+# Build the local control plane's tools (kube-apiserver, kube-controller-manager, kubectl, etcd, helm, moto venv) if missing.
+build-tools:
+    e2e/build.sh
+
+# Start the local control plane (etcd, kube-apiserver, kube-controller-manager, moto) on 127.0.0.1; prints the env to source.
+up:
+    e2e/up.sh
+
+# Stop the local control plane and delete its data (keeps the built tools).
+down:
+    e2e/down.sh
+
+# Bring the control plane up if needed (it stays up) and run the control plane tests; args go to pytest.
+test-control-plane *ARGS:
+    e2e/up.sh >/dev/null
+    e2e/pytest.sh {{ARGS}}
+
+# Run all tests (control plane tests, then cargo test) against a local control plane; stops what it started.
+test:
+    e2e/run-tests.sh
