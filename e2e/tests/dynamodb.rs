@@ -570,7 +570,7 @@ async fn bad_input_and_immutable_changes_are_refused_at_admission() {
         );
     }
 
-    let valid = "  tableName: fixed\n  hashAttribute: {name: id, type: S}\n  rangeAttribute: {name: at, type: N}\n  billingMode: PAY_PER_REQUEST\n";
+    let valid = "  tableName: fixed\n  hashAttribute: {name: id, type: S}\n  rangeAttribute: {name: at, type: \"N\"}\n  billingMode: PAY_PER_REQUEST\n";
     let (ok, err) = kubectl_apply(&s.ns, &manifest("immutable", valid));
     assert!(ok, "{err}");
     let changes = [
@@ -583,7 +583,7 @@ async fn bad_input_and_immutable_changes_are_refused_at_admission() {
             "hashAttribute is immutable",
         ),
         (
-            valid.replace("rangeAttribute: {name: at, type: N}\n", ""),
+            valid.replace("  rangeAttribute: {name: at, type: \"N\"}\n", ""),
             "rangeAttribute is immutable",
         ),
     ];

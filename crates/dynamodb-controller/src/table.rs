@@ -186,6 +186,11 @@ impl AwsResource for DynamoDB {
 
     #[instrument(skip_all, fields(table = %self.table_name()))]
     async fn delete(&self, client: &Client, observed: &ObservedTable) -> Result<(), AwsError> {
+        // Protection lifted in the spec during deletion: lift it in AWS first, or the delete fails.
+        if observed.deletion_protection && self.spec.deletion_protection == Some(false) {
+            self.apply(client, observed, Change::DeletionProtection(false))
+                .await?;
+        }
         match client
             .delete_table()
             .table_name(&observed.name)

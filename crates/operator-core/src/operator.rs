@@ -58,7 +58,6 @@ impl Operator {
 
     /// The controller of kind `K`, to be passed to [`Operator::run`].
     pub fn controller<K: AwsResource>(&self) -> BoxFuture<'static, ()> {
-        self.ready.expect();
         let (kube, aws, settings, metrics, ready) = (
             self.kube.clone(),
             self.aws.clone(),

@@ -88,8 +88,10 @@ mod tests {
 
     #[test]
     fn changed_data_is_not_current() {
-        let mut cm = ConfigMap::default();
-        cm.data = Some(BTreeMap::from([("a".into(), "1".into())]));
+        let cm = ConfigMap {
+            data: Some(BTreeMap::from([("a".into(), "1".into())])),
+            ..ConfigMap::default()
+        };
         let mut other = cm.clone();
         assert!(is_current(Some(&cm), &other));
         other.data = Some(BTreeMap::from([("a".into(), "2".into())]));

@@ -114,6 +114,7 @@ pub async fn run<K: AwsResource>(
         writer,
         watcher(resources, watcher::Config::default().any_semantic()),
     )
+    .inspect(listed(&ready))
     .modify(strip_unread_metadata)
     .default_backoff()
     .applied_objects()
@@ -126,6 +127,7 @@ pub async fn run<K: AwsResource>(
         cm_writer,
         watcher(config_maps, watcher::Config::default().labels(&selector)),
     )
+    .inspect(listed(&ready))
     .modify(strip_unread_metadata)
     .default_backoff()
     .touched_objects();
@@ -170,18 +172,9 @@ pub async fn run<K: AwsResource>(
         ),
         settings: settings.clone(),
         metrics,
-        config_maps: cm_reader.clone(),
+        config_maps: cm_reader,
         ref_caches,
         failures: Mutex::default(),
-    });
-
-    let ready_reader = reader.clone();
-    tokio::spawn(async move {
-        if ready_reader.wait_until_ready().await.is_ok()
-            && cm_reader.wait_until_ready().await.is_ok()
-        {
-            ready.mark_synced();
-        }
     });
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
@@ -216,6 +209,22 @@ pub async fn run<K: AwsResource>(
             future::ready(())
         })
         .await;
+}
+
+/// Counts a watch towards readiness until its first complete list. (Polling the store's
+/// `wait_until_ready` from a second task would steal the controller's wake-up.)
+fn listed<K>(
+    ready: &server::Readiness,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+    ready.expect();
+    let ready = ready.clone();
+    let mut pending = true;
+    move |event| {
+        if pending && matches!(event, Ok(watcher::Event::InitDone)) {
+            pending = false;
+            ready.mark_synced();
+        }
+    }
 }
 
 /// The watch cache keeps what reconcile reads, not managed fields or last-applied copies.
@@ -705,7 +714,7 @@ fn truncate(mut s: String, max: usize) -> String {
 /// `UPDATING` → `Updating`, for condition reasons.
 fn camel_case(state: &str) -> String {
     state
-        .split(|c: char| c == '_' || c == '-' || c == ' ')
+        .split(['_', '-', ' '])
         .filter(|w| !w.is_empty())
         .map(|w| {
             let lower = w.to_ascii_lowercase();
