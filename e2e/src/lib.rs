@@ -200,8 +200,14 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// The all-in-one operator.
     pub fn start(namespace: &str, extra_args: &[&str]) -> Self {
-        let bin = binary("aws-service-operator");
+        Self::start_binary("aws-service-operator", namespace, extra_args)
+    }
+
+    /// One of the workspace's controller binaries, e.g. `dynamodb-controller`.
+    pub fn start_binary(name: &str, namespace: &str, extra_args: &[&str]) -> Self {
+        let bin = binary(name);
         let metrics_port = free_port();
         let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
