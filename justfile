@@ -24,3 +24,11 @@ test-control-plane *ARGS:
 # Run all tests (control plane tests, then cargo test) against a local control plane; stops what it started.
 test:
     e2e/run-tests.sh
+
+# Bring up the control plane, run the all-in-one operator against moto, apply the original DynamoDB manifest, show it Ready.
+demo:
+    e2e/demo.sh
+
+# Regenerate crds/ from the Rust types.
+crds:
+    cargo run -q --locked --bin crdgen -- crds

@@ -18,8 +18,10 @@ signal() {
 }
 
 pids=()
-for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-  name="${COMPONENTS[i]}"
+# The demo's operator (if running) stops first, then the control plane in reverse start order.
+stop_order=(operator)
+for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_order+=("${COMPONENTS[i]}"); done
+for name in "${stop_order[@]}"; do
   if pid="$(recorded_pid "$name")"; then
     log "stopping $name (pid $pid)"
     signal TERM "$pid"

@@ -73,6 +73,7 @@ recorded_pid() {
   cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
   case "$name" in
     moto) [[ "$cmd" == *moto_server* ]] || return 1 ;;
+    operator) [[ "$cmd" == *aws-service-operator* ]] || return 1 ;;
     *) [[ "$cmd" == *"$name"* && "$cmd" == *"$RUN_DIR"* ]] || return 1 ;;
   esac
   echo "$pid"
