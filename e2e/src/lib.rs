@@ -256,6 +256,11 @@ impl Operator {
         sum_aws_calls(&self.metrics(), access)
     }
 
+    /// Whether this process reconciles (holds the leader lease, or runs without election).
+    pub fn is_leader(&self) -> bool {
+        self.metrics().lines().any(|l| l.trim() == "aso_leader 1")
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

@@ -42,6 +42,26 @@ pub struct CoreArgs {
 
     #[arg(long, env = "ASO_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+
+    /// With several replicas, only the holder of a Kubernetes Lease reconciles.
+    #[arg(long, env = "ASO_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Namespace of the Lease; defaults to the pod's namespace (POD_NAMESPACE), else "default".
+    #[arg(long, env = "ASO_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the Lease; replicas of one deployment share it.
+    #[arg(
+        long,
+        env = "ASO_LEADER_ELECTION_ID",
+        default_value = "aws-service-operator"
+    )]
+    pub leader_election_id: String,
+
+    /// How long a Lease stays valid without renewal: the time a standby waits to take over.
+    #[arg(long, env = "ASO_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub leader_election_lease_duration: Duration,
 }
 
 #[cfg(test)]

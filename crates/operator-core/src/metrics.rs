@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -39,6 +39,7 @@ pub struct Metrics {
     reconcile_errors: Family<ErrorLabels, Counter>,
     reconcile_duration: Family<KindLabels, Histogram>,
     aws_calls: Family<AwsCallLabels, Counter>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -66,7 +67,14 @@ impl Default for Metrics {
             "AWS API calls, by service, operation, access (read/write) and outcome",
             aws_calls.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process reconciles (holds the lease, or runs without leader election)",
+            leader.clone(),
+        );
         Self {
+            leader,
             registry: Arc::new(Mutex::new(registry)),
             reconciles,
             reconcile_errors,
@@ -77,6 +85,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
     pub fn aws_call(&self, service: &str, operation: &str, ok: bool) {
         let access = if is_read_operation(operation) {
             "read"

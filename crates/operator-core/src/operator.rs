@@ -1,6 +1,7 @@
 //! Process wiring shared by every binary: clients, metrics endpoint, and the controllers to run.
 
 use futures::future::{BoxFuture, join_all};
+use kube_lease_manager::LeaseManagerBuilder;
 
 use crate::{
     aws::AwsClients,
@@ -16,6 +17,12 @@ use crate::{
 pub enum StartError {
     #[error("cannot reach Kubernetes: {0}")]
     Kube(#[from] kube::Error),
+    #[error("leader election: {0}")]
+    LeaderElection(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("lost the leader election lease; stopping so that only the new leader reconciles")]
+    LostLeadership,
+    #[error("metrics endpoint: {0}")]
+    Server(#[from] std::io::Error),
 }
 
 /// One Kubernetes client, one AWS configuration and one metrics registry for every controller.
@@ -69,18 +76,67 @@ impl Operator {
     }
 
     /// Serves /metrics, /healthz and /readyz while the controllers run; returns on SIGTERM/SIGINT.
-    pub async fn run(self, controllers: Vec<BoxFuture<'static, ()>>) -> std::io::Result<()> {
+    /// With leader election, the controllers start only once this process holds the Lease, and
+    /// the process stops at once if it loses it (its replacement comes back as a standby).
+    pub async fn run(self, controllers: Vec<BoxFuture<'static, ()>>) -> Result<(), StartError> {
         let server = server::serve(
             self.args.metrics_addr,
             self.metrics.clone(),
             self.ready.clone(),
         );
-        tokio::select! {
-            result = server => result,
-            _ = join_all(controllers) => {
-                tracing::info!("controllers stopped");
-                Ok(())
-            }
+        if !self.args.leader_election {
+            self.metrics.set_leader(true);
+            return tokio::select! {
+                result = server => Ok(result?),
+                _ = join_all(controllers) => Ok(()),
+            };
         }
+        let mut leader = self.elect().await?;
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return Ok(result?),
+            _ = shutdown_signal() => return Ok(()),
+            _ = leader.wait_for(|is_leader| *is_leader) => {}
+        }
+        tracing::info!(lease = %self.args.leader_election_id, "acquired the lease; starting controllers");
+        self.metrics.set_leader(true);
+        tokio::select! {
+            result = server => Ok(result?),
+            _ = join_all(controllers) => Ok(()),
+            _ = leader.wait_for(|is_leader| !*is_leader) => Err(StartError::LostLeadership),
+        }
+    }
+
+    async fn elect(&self) -> Result<tokio::sync::watch::Receiver<bool>, StartError> {
+        let namespace = self
+            .args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into());
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        let duration = self.args.leader_election_lease_duration.as_secs().max(2);
+        let manager = LeaseManagerBuilder::new(self.kube.clone(), &self.args.leader_election_id)
+            .with_namespace(&namespace)
+            .with_identity(&identity)
+            .with_duration(duration)
+            .with_grace((duration / 3).max(1))
+            .build()
+            .await?;
+        tracing::info!(%identity, %namespace, lease = %self.args.leader_election_id, "waiting to acquire the lease");
+        let (leader, _task) = manager.watch().await;
+        Ok(leader)
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
