@@ -17,7 +17,7 @@ use kube::{
         controller::{self, Action},
         events::{Event, EventType, Recorder, Reporter},
         finalizer::{self, finalizer},
-        reflector::{self, ObjectRef, Store, reflector},
+        reflector::{self, Store, reflector},
         watcher,
     },
 };
@@ -88,6 +88,8 @@ struct Context<K: AwsResource> {
     config_maps: Store<ConfigMap>,
     /// Watch caches of the kinds `K` refers to.
     ref_caches: BTreeMap<&'static str, (RefKind, Store<DynamicObject>)>,
+    /// Who refers to whom, to wake dependents when a referenced resource changes.
+    dependents: Arc<references::Dependents<K>>,
     /// Consecutive retryable failures per object uid, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -174,6 +176,7 @@ pub async fn run<K: AwsResource>(
         metrics,
         config_maps: cm_reader,
         ref_caches,
+        dependents: Arc::default(),
         failures: Mutex::default(),
     });
 
@@ -182,21 +185,15 @@ pub async fn run<K: AwsResource>(
         .owns_stream(cm_trigger)
         .with_config(controller::Config::default().concurrency(settings.concurrency));
     for (ref_kind, ar, stream) in ref_triggers {
-        let dependents = controller.store();
+        let dependents = ctx.dependents.clone();
         let mapper = move |target: DynamicObject| {
-            let (ns, name) = (target.namespace(), target.name_any());
-            dependents
-                .state()
-                .into_iter()
-                .filter(|o| {
-                    o.namespace() == ns
-                        && o.references()
-                            .iter()
-                            .any(|r| r.kind == ref_kind.kind && r.name == name)
-                })
-                .map(|o| ObjectRef::from_obj(&*o))
-                .collect::<Vec<_>>()
+            dependents.of(
+                &target.namespace().unwrap_or_default(),
+                ref_kind.kind,
+                &target.name_any(),
+            )
         };
+        let stream = stream.predicate_filter(references::readiness_fingerprint, Default::default());
         controller = controller.watches_stream_with(stream, mapper, ar);
     }
     controller
@@ -268,6 +265,9 @@ async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<
             Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
             Err(e) => Err(Error::Finalizer(e.to_string())),
         };
+        if result.is_ok() && obj.meta().deletion_timestamp.is_some() {
+            ctx.dependents.forget(&obj);
+        }
         if result.is_ok() {
             ctx.failures
                 .lock()
@@ -315,7 +315,11 @@ enum Synced<O> {
 
 async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
     let namespace = obj.namespace().unwrap_or_default();
-    let refs = match references::resolve(&namespace, &obj.references(), &ctx.ref_caches) {
+    let references = obj.references();
+    if !references.is_empty() {
+        ctx.dependents.record(obj, &references);
+    }
+    let refs = match references::resolve(&namespace, &references, &ctx.ref_caches) {
         Ok(refs) => refs,
         Err(unresolved) => {
             // Not an error: the reference's watch wakes this resource when it changes.

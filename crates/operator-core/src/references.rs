@@ -2,7 +2,7 @@
 //! name, a queue to its dead-letter queue): resolved from the watch cache, never by an API
 //! round-trip, and a resource waiting on one is woken when it changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kube::{
     ResourceExt,
@@ -149,10 +149,114 @@ fn ready_target(obj: &DynamicObject) -> Result<Target, String> {
     Ok(Target { arn, status })
 }
 
+type TargetKey = (String, &'static str, String);
+
+/// Which resources refer to which target, so a target's change wakes exactly its dependents
+/// without scanning every resource. Filled as resources are reconciled; a stale entry costs at
+/// most one spurious reconcile.
+pub struct Dependents<K: kube::Resource<DynamicType = ()>> {
+    index: std::sync::Mutex<DependentIndex<K>>,
+}
+
+struct DependentIndex<K: kube::Resource<DynamicType = ()>> {
+    by_target: HashMap<TargetKey, HashSet<ObjectRef<K>>>,
+    by_dependent: HashMap<ObjectRef<K>, Vec<TargetKey>>,
+}
+
+impl<K: kube::Resource<DynamicType = ()>> Default for Dependents<K> {
+    fn default() -> Self {
+        let index = DependentIndex {
+            by_target: HashMap::new(),
+            by_dependent: HashMap::new(),
+        };
+        Self {
+            index: std::sync::Mutex::new(index),
+        }
+    }
+}
+
+impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
+    pub fn record(&self, obj: &K, references: &[Reference]) {
+        let namespace = obj.meta().namespace.clone().unwrap_or_default();
+        let dependent = ObjectRef::from_obj(obj);
+        let targets: Vec<TargetKey> = references
+            .iter()
+            .map(|r| (namespace.clone(), r.kind, r.name.clone()))
+            .collect();
+        let mut index = self.index.lock().expect("poisoned");
+        if index.by_dependent.get(&dependent) == Some(&targets) {
+            return;
+        }
+        for target in &targets {
+            index
+                .by_target
+                .entry(target.clone())
+                .or_default()
+                .insert(dependent.clone());
+        }
+        index.by_dependent.insert(dependent, targets);
+    }
+
+    pub fn forget(&self, obj: &K) {
+        let dependent = ObjectRef::from_obj(obj);
+        let mut index = self.index.lock().expect("poisoned");
+        for target in index.by_dependent.remove(&dependent).unwrap_or_default() {
+            if let Some(set) = index.by_target.get_mut(&target) {
+                set.remove(&dependent);
+                if set.is_empty() {
+                    index.by_target.remove(&target);
+                }
+            }
+        }
+    }
+
+    pub fn of(&self, namespace: &str, kind: &'static str, name: &str) -> Vec<ObjectRef<K>> {
+        let index = self.index.lock().expect("poisoned");
+        index
+            .by_target
+            .get(&(namespace.to_owned(), kind, name.to_owned()))
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A referenced object matters to its dependents only through its readiness and ARN.
+pub fn readiness_fingerprint(obj: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match ready_target(obj) {
+        Ok(target) => target.arn.hash(&mut h),
+        Err(reason) => reason.hash(&mut h),
+    }
+    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
     use serde_json::json;
+
+    #[test]
+    fn dependents_are_found_by_target_and_forgotten() {
+        let topic = RefKind {
+            kind: "SNSTopic",
+            plural: "snstopics",
+        };
+        let mut sub = ConfigMap::default();
+        sub.metadata.name = Some("sub".into());
+        sub.metadata.namespace = Some("ns".into());
+        let deps = Dependents::<ConfigMap>::default();
+        deps.record(&sub, &[Reference::new(&topic, "orders")]);
+        assert_eq!(
+            deps.of("ns", "SNSTopic", "orders"),
+            vec![ObjectRef::from_obj(&sub)]
+        );
+        assert!(deps.of("other", "SNSTopic", "orders").is_empty());
+        deps.forget(&sub);
+        assert!(deps.of("ns", "SNSTopic", "orders").is_empty());
+    }
 
     fn object(status: serde_json::Value) -> DynamicObject {
         let ar = RefKind {
