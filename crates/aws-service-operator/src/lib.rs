@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 
 /// Every CRD, in the order of the services.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    dynamodb_controller::crds()
+    [dynamodb_controller::crds(), sqs_controller::crds()].concat()
 }
 
 /// The file under `crds/` and the YAML it must hold.

@@ -21,10 +21,13 @@ struct Args {
 type Controllers = fn(&Operator) -> Vec<BoxFuture<'static, ()>>;
 
 /// The services compiled into this binary.
-const SERVICES: &[(&str, Controllers)] = &[(
-    dynamodb_controller::SERVICE,
-    dynamodb_controller::controllers,
-)];
+const SERVICES: &[(&str, Controllers)] = &[
+    (
+        dynamodb_controller::SERVICE,
+        dynamodb_controller::controllers,
+    ),
+    (sqs_controller::SERVICE, sqs_controller::controllers),
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
