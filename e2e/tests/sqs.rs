@@ -328,7 +328,7 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
     .await;
     assert!(redrive.is_some_and(|r| r.contains(&format!("{name}-dlq"))));
     let tagged = wait_until(TIMEOUT, || async {
-        s.tags(&name).await.get("team").is_some().then_some(())
+        s.tags(&name).await.contains_key("team").then_some(())
     })
     .await;
     assert!(tagged.is_some(), "the removed tag was not restored");

@@ -4,7 +4,12 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 
 /// Every CRD, in the order of the services.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    [dynamodb_controller::crds(), sqs_controller::crds()].concat()
+    [
+        dynamodb_controller::crds(),
+        sqs_controller::crds(),
+        sns_controller::crds(),
+    ]
+    .concat()
 }
 
 /// The file under `crds/` and the YAML it must hold.

@@ -27,6 +27,7 @@ const SERVICES: &[(&str, Controllers)] = &[
         dynamodb_controller::controllers,
     ),
     (sqs_controller::SERVICE, sqs_controller::controllers),
+    (sns_controller::SERVICE, sns_controller::controllers),
 ];
 
 #[tokio::main]

@@ -1,0 +1,5 @@
+//! The `SNSSubscription` kind.
+
+mod aws;
+pub mod diff;
+pub mod spec;

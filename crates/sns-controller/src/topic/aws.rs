@@ -1,0 +1,270 @@
+//! How an `SNSTopic` maps onto the SNS API: observe, create, update, delete.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_sns::{Client, types::Tag};
+use operator_core::{
+    AwsError, AwsResource, Readiness,
+    aws::AwsClients,
+    errors::{from_sdk, is_not_found},
+    references::Resolved,
+};
+use tracing::instrument;
+
+use super::{
+    diff::{self, Change, ObservedTopic},
+    spec::{SNSTopic, TopicStatusFields},
+};
+use crate::NOT_FOUND;
+
+impl AwsResource for SNSTopic {
+    type Client = Client;
+    type Observed = ObservedTopic;
+    type Change = Change;
+    type StatusFields = TopicStatusFields;
+
+    const SERVICE: &'static str = "SNS topic";
+
+    fn client(aws: &AwsClients) -> Client {
+        crate::client(aws)
+    }
+
+    fn aws_name(&self) -> String {
+        self.topic_name()
+    }
+
+    /// SNS finds topics by ARN only: the ARN recorded in status, else a search by name.
+    #[instrument(skip_all, fields(topic = %self.topic_name()))]
+    async fn observe(
+        &self,
+        client: &Client,
+        _refs: &Resolved,
+    ) -> Result<Option<ObservedTopic>, AwsError> {
+        let name = self.topic_name();
+        let recorded = self
+            .status
+            .as_ref()
+            .and_then(|s| s.arn.clone())
+            .filter(|arn| arn.rsplit(':').next() == Some(name.as_str()));
+        let arn = match recorded {
+            Some(arn) => arn,
+            None => match find_topic(client, &name).await? {
+                Some(arn) => arn,
+                None => return Ok(None),
+            },
+        };
+        let attributes = match client.get_topic_attributes().topic_arn(&arn).send().await {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
+            Err(e) => return Err(from_sdk(e)),
+        };
+        let tags = match client
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+            Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
+            Err(e) => return Err(from_sdk(e)),
+        };
+        Ok(Some(observed_topic(name, arn, attributes, tags)))
+    }
+
+    #[instrument(skip_all, fields(topic = %self.topic_name()))]
+    async fn create(
+        &self,
+        client: &Client,
+        _refs: &Resolved,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let attributes = diff::create_attributes(&self.spec)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        client
+            .create_topic()
+            .name(self.topic_name())
+            .set_attributes(Some(attributes))
+            .set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
+    fn tags(observed: &ObservedTopic) -> &BTreeMap<String, String> {
+        &observed.tags
+    }
+
+    #[instrument(skip_all, fields(topic = %self.topic_name()))]
+    async fn tag(
+        &self,
+        client: &Client,
+        observed: &ObservedTopic,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        client
+            .tag_resource()
+            .resource_arn(&observed.arn)
+            .set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
+    fn diff(
+        &self,
+        observed: &ObservedTopic,
+        _refs: &Resolved,
+        tags: &BTreeMap<String, String>,
+    ) -> Vec<Change> {
+        diff::diff(&self.spec, observed, tags)
+    }
+
+    #[instrument(skip_all, fields(topic = %self.topic_name()))]
+    async fn update(
+        &self,
+        client: &Client,
+        _refs: &Resolved,
+        observed: &ObservedTopic,
+        changes: Vec<Change>,
+    ) -> Result<(), AwsError> {
+        for change in changes {
+            match change {
+                Change::Attribute {
+                    attribute, value, ..
+                } => {
+                    client
+                        .set_topic_attributes()
+                        .topic_arn(&observed.arn)
+                        .attribute_name(attribute)
+                        .attribute_value(value)
+                        .send()
+                        .await
+                        .map_err(from_sdk)?;
+                }
+                Change::Tags { set, remove } => {
+                    if !remove.is_empty() {
+                        client
+                            .untag_resource()
+                            .resource_arn(&observed.arn)
+                            .set_tag_keys(Some(remove))
+                            .send()
+                            .await
+                            .map_err(from_sdk)?;
+                    }
+                    if !set.is_empty() {
+                        client
+                            .tag_resource()
+                            .resource_arn(&observed.arn)
+                            .set_tags(Some(sdk_tags(&set)?))
+                            .send()
+                            .await
+                            .map_err(from_sdk)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deleting a topic also deletes its subscriptions in AWS.
+    #[instrument(skip_all, fields(topic = %self.topic_name()))]
+    async fn delete(&self, client: &Client, observed: &ObservedTopic) -> Result<(), AwsError> {
+        match client.delete_topic().topic_arn(&observed.arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e, NOT_FOUND) => Ok(()),
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
+    fn readiness(_observed: &ObservedTopic) -> Readiness {
+        Readiness::Ready
+    }
+
+    fn arn(observed: &ObservedTopic) -> Option<String> {
+        Some(observed.arn.clone())
+    }
+
+    fn status_fields(observed: &ObservedTopic) -> TopicStatusFields {
+        TopicStatusFields {
+            topic_name: Some(observed.name.clone()),
+        }
+    }
+
+    fn outputs(observed: &ObservedTopic) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("topicARN".to_owned(), observed.arn.clone()),
+            ("topicName".to_owned(), observed.name.clone()),
+        ])
+    }
+
+    fn user_tags(&self) -> BTreeMap<String, String> {
+        self.spec.tags.clone()
+    }
+}
+
+/// The ARN of the topic named `name`, searched page by page.
+#[instrument(skip(client))]
+async fn find_topic(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    let mut token = None;
+    loop {
+        let out = client
+            .list_topics()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let found = out
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .find(|arn| arn.rsplit(':').next() == Some(name));
+        if let Some(arn) = found {
+            return Ok(Some(arn.to_owned()));
+        }
+        token = out.next_token;
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+/// Translates SNS's attributes into the spec's terms.
+fn observed_topic(
+    name: String,
+    arn: String,
+    attributes: HashMap<String, String>,
+    tags: BTreeMap<String, String>,
+) -> ObservedTopic {
+    let text = |key: &str| attributes.get(key).filter(|v| !v.is_empty()).cloned();
+    let flag = |key: &str| {
+        attributes
+            .get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    ObservedTopic {
+        name,
+        arn,
+        display_name: text("DisplayName"),
+        fifo_topic: flag("FifoTopic"),
+        content_based_deduplication: flag("ContentBasedDeduplication"),
+        policy: text("Policy"),
+        delivery_policy: text("DeliveryPolicy"),
+        kms_master_key_id: text("KmsMasterKeyId"),
+        tags,
+    }
+}
+
+fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! The `SNSTopic` kind.
+
+mod aws;
+pub mod diff;
+pub mod spec;
