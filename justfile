@@ -32,3 +32,7 @@ demo:
 # Regenerate crds/ from the Rust types.
 crds:
     cargo run -q --locked --bin crdgen -- crds
+
+# Scale benchmark: N resources (1 SNS topic : 2 SQS queues : 2 subscriptions) against a release build; prints a table, writes bench/results/bench-N.json.
+bench N="1000" CONCURRENCY="16" *ARGS:
+    e2e/bench.sh {{N}} {{CONCURRENCY}} {{ARGS}}

@@ -207,7 +207,11 @@ impl Operator {
 
     /// One of the workspace's controller binaries, e.g. `dynamodb-controller`.
     pub fn start_binary(name: &str, namespace: &str, extra_args: &[&str]) -> Self {
-        let bin = binary(name);
+        Self::start_path(&binary(name), namespace, extra_args)
+    }
+
+    /// A controller binary at `bin` (e.g. a release build), watching `namespace`.
+    pub fn start_path(bin: &std::path::Path, namespace: &str, extra_args: &[&str]) -> Self {
         let metrics_port = free_port();
         let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
@@ -216,7 +220,7 @@ impl Operator {
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{metrics_port}"))
             .args(extra_args)
-            .env("RUST_LOG", "info,operator_core=debug")
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,operator_core=debug".into()))
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .stdin(Stdio::null())
@@ -254,6 +258,10 @@ impl Operator {
     /// AWS calls made so far, summed over operations, for `access` "read" or "write".
     pub fn aws_calls(&self, access: &str) -> u64 {
         sum_aws_calls(&self.metrics(), access)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether this process reconciles (holds the leader lease, or runs without election).
