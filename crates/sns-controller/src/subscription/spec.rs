@@ -48,6 +48,8 @@ pub struct SNSSubscriptionSpec {
 
     /// Where messages go: for protocol `sqs`, the name of an SQSQueue in the same namespace;
     /// otherwise the endpoint itself (URL, email address, phone number, function ARN). Immutable.
+    /// AWS delivers to a queue only if the queue's policy lets the topic send: set it with the
+    /// SQSQueue's `policy` (allow `sqs:SendMessage` with condition `aws:SourceArn` = the topic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub endpoint: Option<String>,
