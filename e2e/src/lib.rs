@@ -215,7 +215,7 @@ impl Operator {
         let metrics_port = free_port();
         let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .args(["--watch-namespace", namespace, "--log-format", "text"])
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{metrics_port}"))

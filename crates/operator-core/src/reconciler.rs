@@ -156,10 +156,9 @@ pub async fn run<K: AwsResource>(
                 data.retain(|k, _| k == "status");
             }
         })
-        .default_backoff()
-        .touched_objects();
+        .default_backoff();
         ref_caches.insert(ref_kind.kind, (*ref_kind, ref_reader));
-        ref_triggers.push((*ref_kind, ar, stream));
+        ref_triggers.push((*ref_kind, ar, references::changes(stream)));
     }
 
     let ctx = Arc::new(Context::<K> {
@@ -193,7 +192,6 @@ pub async fn run<K: AwsResource>(
                 &target.name_any(),
             )
         };
-        let stream = stream.predicate_filter(references::readiness_fingerprint, Default::default());
         controller = controller.watches_stream_with(stream, mapper, ar);
     }
     controller

@@ -4,10 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use futures::{Stream, StreamExt, stream};
 use kube::{
     ResourceExt,
     api::{ApiResource, DynamicObject},
     runtime::reflector::{ObjectRef, Store},
+    runtime::watcher,
 };
 
 use crate::GROUP;
@@ -220,8 +222,32 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     }
 }
 
-/// A referenced object matters to its dependents only through its readiness and ARN.
-pub fn readiness_fingerprint(obj: &DynamicObject) -> Option<u64> {
+/// A referenced object matters to its dependents only through its readiness and ARN, and its
+/// deletion: passes on objects whose readiness or ARN changed, and every deleted object.
+pub fn changes<S>(events: S) -> impl Stream<Item = Result<DynamicObject, watcher::Error>>
+where
+    S: Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>>,
+{
+    let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
+    events.flat_map(move |event| {
+        let passed = match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let fingerprint = readiness_fingerprint(&obj);
+                let key = (obj.namespace(), obj.name_any());
+                (seen.insert(key, fingerprint) != Some(fingerprint)).then_some(Ok(obj))
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                seen.remove(&(obj.namespace(), obj.name_any()));
+                Some(Ok(obj))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        stream::iter(passed)
+    })
+}
+
+fn readiness_fingerprint(obj: &DynamicObject) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     match ready_target(obj) {
@@ -229,7 +255,7 @@ pub fn readiness_fingerprint(obj: &DynamicObject) -> Option<u64> {
         Err(reason) => reason.hash(&mut h),
     }
     obj.metadata.deletion_timestamp.is_some().hash(&mut h);
-    Some(h.finish())
+    h.finish()
 }
 
 #[cfg(test)]
@@ -267,6 +293,26 @@ mod tests {
         let mut obj = DynamicObject::new("orders", &ar).within("ns");
         obj.data = json!({ "status": status });
         obj
+    }
+
+    #[tokio::test]
+    async fn only_readiness_changes_and_deletions_wake_dependents() {
+        let ready = object(
+            json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}]}),
+        );
+        let mut relabelled = ready.clone();
+        relabelled.metadata.labels = Some([("a".to_string(), "b".to_string())].into());
+        let not_ready = object(
+            json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "False", "reason": "Updating"}]}),
+        );
+        let events = futures::stream::iter(vec![
+            Ok(watcher::Event::Apply(ready.clone())),
+            Ok(watcher::Event::Apply(relabelled)),
+            Ok(watcher::Event::Apply(not_ready)),
+            Ok(watcher::Event::Delete(ready)),
+        ]);
+        let passed: Vec<_> = changes(events).collect().await;
+        assert_eq!(passed.len(), 3, "{passed:?}");
     }
 
     #[test]
