@@ -16,13 +16,20 @@ pub struct DirectRun {
 
 /// Creates every topic and queue, then every subscription, reading each back once as the operator
 /// does when it reports status; then deletes everything.
-pub async fn run(aws: &aws_config::SdkConfig, items: &[Item], concurrency: usize) -> anyhow::Result<DirectRun> {
+pub async fn run(
+    aws: &aws_config::SdkConfig,
+    items: &[Item],
+    concurrency: usize,
+) -> anyhow::Result<DirectRun> {
     let sns = aws_sdk_sns::Client::new(aws);
     let sqs = aws_sdk_sqs::Client::new(aws);
     let start = Instant::now();
     let mut calls = BTreeMap::new();
 
-    let firsts: Vec<&Item> = items.iter().filter(|i| i.kind != Kind::Subscription).collect();
+    let firsts: Vec<&Item> = items
+        .iter()
+        .filter(|i| i.kind != Kind::Subscription)
+        .collect();
     let results: Vec<anyhow::Result<(String, String, Vec<&str>)>> = stream::iter(firsts)
         .map(|item| {
             let (sns, sqs) = (sns.clone(), sqs.clone());
@@ -30,13 +37,34 @@ pub async fn run(aws: &aws_config::SdkConfig, items: &[Item], concurrency: usize
                 match item.kind {
                     Kind::Topic => {
                         let tag = TopicTag::builder().key("bench").value("direct").build()?;
-                        let arn = sns.create_topic().name(&item.name).tags(tag).send().await?.topic_arn.context("no ARN")?;
+                        let arn = sns
+                            .create_topic()
+                            .name(&item.name)
+                            .tags(tag)
+                            .send()
+                            .await?
+                            .topic_arn
+                            .context("no ARN")?;
                         sns.get_topic_attributes().topic_arn(&arn).send().await?;
-                        sns.list_tags_for_resource().resource_arn(&arn).send().await?;
-                        Ok((item.name.clone(), arn, vec!["CreateTopic", "GetTopicAttributes", "ListTagsForResource"]))
+                        sns.list_tags_for_resource()
+                            .resource_arn(&arn)
+                            .send()
+                            .await?;
+                        Ok((
+                            item.name.clone(),
+                            arn,
+                            vec!["CreateTopic", "GetTopicAttributes", "ListTagsForResource"],
+                        ))
                     }
                     _ => {
-                        let url = sqs.create_queue().queue_name(&item.name).tags("bench", "direct").send().await?.queue_url.context("no URL")?;
+                        let url = sqs
+                            .create_queue()
+                            .queue_name(&item.name)
+                            .tags("bench", "direct")
+                            .send()
+                            .await?
+                            .queue_url
+                            .context("no URL")?;
                         let attrs = sqs
                             .get_queue_attributes()
                             .queue_url(&url)
@@ -49,7 +77,11 @@ pub async fn run(aws: &aws_config::SdkConfig, items: &[Item], concurrency: usize
                             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
                             .cloned()
                             .unwrap_or_default();
-                        Ok((item.name.clone(), format!("{arn} {url}"), vec!["CreateQueue", "GetQueueAttributes", "ListQueueTags"]))
+                        Ok((
+                            item.name.clone(),
+                            format!("{arn} {url}"),
+                            vec!["CreateQueue", "GetQueueAttributes", "ListQueueTags"],
+                        ))
                     }
                 }
             }
@@ -70,7 +102,11 @@ pub async fn run(aws: &aws_config::SdkConfig, items: &[Item], concurrency: usize
         .map(|i| {
             let spec = &i.object.data["spec"];
             let topic = arns[spec["topicName"].as_str().unwrap()].clone();
-            let queue = arns[spec["endpoint"].as_str().unwrap()].split(' ').next().unwrap().to_owned();
+            let queue = arns[spec["endpoint"].as_str().unwrap()]
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned();
             (topic, queue)
         })
         .collect();
@@ -78,8 +114,20 @@ pub async fn run(aws: &aws_config::SdkConfig, items: &[Item], concurrency: usize
         .map(|(topic, queue)| {
             let sns = sns.clone();
             async move {
-                let arn = sns.subscribe().topic_arn(topic).protocol("sqs").endpoint(queue).return_subscription_arn(true).send().await?.subscription_arn.context("no ARN")?;
-                sns.get_subscription_attributes().subscription_arn(arn).send().await?;
+                let arn = sns
+                    .subscribe()
+                    .topic_arn(topic)
+                    .protocol("sqs")
+                    .endpoint(queue)
+                    .return_subscription_arn(true)
+                    .send()
+                    .await?
+                    .subscription_arn
+                    .context("no ARN")?;
+                sns.get_subscription_attributes()
+                    .subscription_arn(arn)
+                    .send()
+                    .await?;
                 Ok(())
             }
         })
@@ -93,7 +141,7 @@ pub async fn run(aws: &aws_config::SdkConfig, items: &[Item], concurrency: usize
     let seconds = start.elapsed().as_secs_f64();
 
     // Clean up what the direct run made (not timed).
-    stream::iter(arns.into_iter())
+    stream::iter(arns)
         .for_each_concurrent(concurrency, |(_, arn)| {
             let (sns, sqs) = (sns.clone(), sqs.clone());
             async move {

@@ -59,21 +59,36 @@ async fn main() -> anyhow::Result<()> {
     let prefix = format!("b{}", std::process::id() % 100_000);
     let items = workload::items(&prefix, args.count);
     let total = items.len();
-    eprintln!("bench: {total} resources in namespace {ns}, concurrency {}", args.concurrency);
+    eprintln!(
+        "bench: {total} resources in namespace {ns}, concurrency {}",
+        args.concurrency
+    );
 
     let resync = humantime::format_duration(args.resync_period).to_string();
     let concurrency = args.concurrency.to_string();
     let operator = e2e::Operator::start_path(
         &args.operator_bin,
         &ns,
-        &["--concurrency", &concurrency, "--resync-period", &resync, "--log-format", "json"],
+        &[
+            "--concurrency",
+            &concurrency,
+            "--resync-period",
+            &resync,
+            "--log-format",
+            "json",
+        ],
     );
     let pid = operator.pid();
     let start_sample = process::sample(pid).context("cannot read the operator's /proc entry")?;
 
     let ready_at: Arc<Mutex<HashMap<(Kind, String), Instant>>> = Arc::default();
     for kind in Kind::ALL {
-        tokio::spawn(record_ready(env.kube.clone(), ns.clone(), kind, ready_at.clone()));
+        tokio::spawn(record_ready(
+            env.kube.clone(),
+            ns.clone(),
+            kind,
+            ready_at.clone(),
+        ));
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -83,33 +98,56 @@ async fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let created_at = apply(&env.kube, &ns, &items, args.apply_concurrency).await?;
     let applied_in = t0.elapsed();
-    eprintln!("bench: applied {total} in {:.1}s; waiting for Ready", applied_in.as_secs_f64());
+    eprintln!(
+        "bench: applied {total} in {:.1}s; waiting for Ready",
+        applied_in.as_secs_f64()
+    );
     let deadline = Duration::from_secs(600 + total as u64 / 10);
+    let mut last_report = Instant::now();
     loop {
         let ready = ready_at.lock().unwrap().len();
         if ready >= total {
             break;
         }
         if t0.elapsed() > deadline {
-            bail!("only {ready} of {total} Ready after {deadline:?}; operator log:\n{}", operator.log_tail());
+            bail!(
+                "only {ready} of {total} Ready after {deadline:?}; operator log:\n{}",
+                operator.log_tail()
+            );
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            eprintln!(
+                "bench: {ready}/{total} Ready after {:.0}s",
+                t0.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if t0.elapsed().as_secs() % 10 == 0 && t0.elapsed().subsec_millis() < 200 {
-            eprintln!("bench: {ready}/{total} Ready after {:.0}s", t0.elapsed().as_secs_f64());
-        }
     }
     let ready_at = ready_at.lock().unwrap().clone();
-    let converged = ready_at.values().max().map(|t| t.duration_since(t0)).unwrap_or_default();
-    let latencies: Vec<Duration> =
-        created_at.iter().map(|(key, created)| ready_at[key].saturating_duration_since(*created)).collect();
+    let converged = ready_at
+        .values()
+        .max()
+        .map(|t| t.duration_since(t0))
+        .unwrap_or_default();
+    let latencies: Vec<Duration> = created_at
+        .iter()
+        .map(|(key, created)| ready_at[key].saturating_duration_since(*created))
+        .collect();
     let _ = stop_tx.send(());
     let peak_rss = peak.await?;
     let end_sample = process::sample(pid).context("operator exited")?;
     let convergence_calls = report::delta(&calls_before, &report::aws_calls(&operator.metrics()));
-    eprintln!("bench: converged in {:.1}s; watching {} quiet resyncs", converged.as_secs_f64(), args.quiet_resyncs);
+    eprintln!(
+        "bench: converged in {:.1}s; watching {} quiet resyncs",
+        converged.as_secs_f64(),
+        args.quiet_resyncs
+    );
 
     let quiet_before = report::aws_calls(&operator.metrics());
-    let quiet_for = args.resync_period.mul_f64(f64::from(args.quiet_resyncs) * 1.15);
+    let quiet_for = args
+        .resync_period
+        .mul_f64(f64::from(args.quiet_resyncs) * 1.15);
     tokio::time::sleep(quiet_for).await;
     let quiet_calls = report::delta(&quiet_before, &report::aws_calls(&operator.metrics()));
     let rest = process::sample(pid).context("operator exited")?;
@@ -124,7 +162,9 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("bench: the same AWS calls directly through the SDK");
     let direct_items = workload::items(&format!("{prefix}d"), args.count);
     let direct = direct::run(&env.aws, &direct_items, usize::from(args.concurrency)).await?;
-    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(env.kube.clone()).delete(&ns, &DeleteParams::default()).await;
+    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(env.kube.clone())
+        .delete(&ns, &DeleteParams::default())
+        .await;
 
     let figures = report::Figures {
         resources: total,
@@ -152,22 +192,41 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Records when each resource of `kind` is first seen Ready.
-async fn record_ready(kube: Client, ns: String, kind: Kind, ready_at: Arc<Mutex<HashMap<(Kind, String), Instant>>>) {
+async fn record_ready(
+    kube: Client,
+    ns: String,
+    kind: Kind,
+    ready_at: Arc<Mutex<HashMap<(Kind, String), Instant>>>,
+) {
     let api: Api<DynamicObject> = Api::namespaced_with(kube, &ns, &kind.api_resource());
-    let stream = watcher(api, watcher::Config::default()).default_backoff().applied_objects();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects();
     futures::pin_mut!(stream);
     while let Ok(Some(obj)) = stream.try_next().await {
         if e2e::is_ready(&obj) {
-            ready_at.lock().unwrap().entry((kind, obj.name_any())).or_insert_with(Instant::now);
+            ready_at
+                .lock()
+                .unwrap()
+                .entry((kind, obj.name_any()))
+                .or_insert_with(Instant::now);
         }
     }
 }
 
-async fn apply(kube: &Client, ns: &str, items: &[Item], concurrency: usize) -> anyhow::Result<Vec<((Kind, String), Instant)>> {
+async fn apply(
+    kube: &Client,
+    ns: &str,
+    items: &[Item],
+    concurrency: usize,
+) -> anyhow::Result<Vec<((Kind, String), Instant)>> {
     stream::iter(items)
         .map(|item| async move {
-            let api: Api<DynamicObject> = Api::namespaced_with(kube.clone(), ns, &item.kind.api_resource());
-            api.create(&PostParams::default(), &item.object).await.with_context(|| format!("create {}", item.name))?;
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(kube.clone(), ns, &item.kind.api_resource());
+            api.create(&PostParams::default(), &item.object)
+                .await
+                .with_context(|| format!("create {}", item.name))?;
             Ok(((item.kind, item.name.clone()), Instant::now()))
         })
         .buffer_unordered(concurrency)
@@ -178,8 +237,11 @@ async fn apply(kube: &Client, ns: &str, items: &[Item], concurrency: usize) -> a
 async fn delete(kube: &Client, ns: &str, items: &[Item], concurrency: usize) -> anyhow::Result<()> {
     stream::iter(items)
         .map(|item| async move {
-            let api: Api<DynamicObject> = Api::namespaced_with(kube.clone(), ns, &item.kind.api_resource());
-            api.delete(&item.name, &DeleteParams::default()).await.with_context(|| format!("delete {}", item.name))?;
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(kube.clone(), ns, &item.kind.api_resource());
+            api.delete(&item.name, &DeleteParams::default())
+                .await
+                .with_context(|| format!("delete {}", item.name))?;
             anyhow::Ok(())
         })
         .buffer_unordered(concurrency)
@@ -189,14 +251,20 @@ async fn delete(kube: &Client, ns: &str, items: &[Item], concurrency: usize) -> 
 }
 
 /// Waits until no resource is left in the namespace and no topic or queue with the prefix in AWS.
-async fn wait_all_gone(kube: &Client, ns: &str, aws: &aws_config::SdkConfig, prefix: &str) -> anyhow::Result<()> {
+async fn wait_all_gone(
+    kube: &Client,
+    ns: &str,
+    aws: &aws_config::SdkConfig,
+    prefix: &str,
+) -> anyhow::Result<()> {
     let sns = aws_sdk_sns::Client::new(aws);
     let sqs = aws_sdk_sqs::Client::new(aws);
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let mut left = 0;
         for kind in Kind::ALL {
-            let api: Api<DynamicObject> = Api::namespaced_with(kube.clone(), ns, &kind.api_resource());
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(kube.clone(), ns, &kind.api_resource());
             left += api.list_metadata(&ListParams::default()).await?.items.len();
         }
         let topics: Vec<String> = sns
@@ -208,9 +276,18 @@ async fn wait_all_gone(kube: &Client, ns: &str, aws: &aws_config::SdkConfig, pre
             .await?
             .into_iter()
             .filter_map(|t| t.topic_arn)
-            .filter(|arn| arn.rsplit(':').next().is_some_and(|n| n.starts_with(&format!("{prefix}-"))))
+            .filter(|arn| {
+                arn.rsplit(':')
+                    .next()
+                    .is_some_and(|n| n.starts_with(&format!("{prefix}-")))
+            })
             .collect();
-        let queues = sqs.list_queues().queue_name_prefix(format!("{prefix}-")).max_results(1000).send().await?;
+        let queues = sqs
+            .list_queues()
+            .queue_name_prefix(format!("{prefix}-"))
+            .max_results(1000)
+            .send()
+            .await?;
         left += topics.len() + queues.queue_urls().len();
         if left == 0 {
             return Ok(());

@@ -22,7 +22,10 @@ pub fn sample(pid: u32) -> Option<Sample> {
     let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     let hz = 100.0; // USER_HZ on Linux
-    Some(Sample { rss_bytes: rss_kib * 1024, cpu_seconds: ticks as f64 / hz })
+    Some(Sample {
+        rss_bytes: rss_kib * 1024,
+        cpu_seconds: ticks as f64 / hz,
+    })
 }
 
 /// Samples `pid` every 100 ms until told to stop; returns the peak RSS seen.

@@ -18,7 +18,11 @@ impl Percentiles {
         }
         samples.sort();
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64();
-        Self { p50_seconds: at(0.5), p99_seconds: at(0.99), max_seconds: at(1.0) }
+        Self {
+            p50_seconds: at(0.5),
+            p99_seconds: at(0.99),
+            max_seconds: at(1.0),
+        }
     }
 }
 
@@ -28,13 +32,22 @@ pub type Calls = BTreeMap<String, u64>;
 /// Parses `aso_aws_calls_total` from the operator's metrics, summed over outcomes.
 pub fn aws_calls(metrics: &str) -> Calls {
     let mut calls = Calls::new();
-    for line in metrics.lines().filter(|l| l.starts_with("aso_aws_calls_total{")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("aso_aws_calls_total{"))
+    {
         let label = |name: &str| {
             let start = line.find(&format!("{name}=\""))? + name.len() + 2;
             Some(line[start..].split('"').next()?.to_owned())
         };
-        let (Some(op), Some(access)) = (label("operation"), label("access")) else { continue };
-        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let (Some(op), Some(access)) = (label("operation"), label("access")) else {
+            continue;
+        };
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         *calls.entry(format!("{op} ({access})")).or_default() += value as u64;
     }
     calls
@@ -49,7 +62,11 @@ pub fn delta(before: &Calls, after: &Calls) -> Calls {
 }
 
 fn sum(calls: &Calls, access: &str) -> u64 {
-    calls.iter().filter(|(k, _)| k.ends_with(&format!("({access})"))).map(|(_, v)| v).sum()
+    calls
+        .iter()
+        .filter(|(k, _)| k.ends_with(&format!("({access})")))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 #[derive(Serialize, Debug)]
@@ -74,35 +91,87 @@ pub struct Figures {
 impl Figures {
     pub fn table(&self) -> String {
         let n = self.resources as f64;
-        let reads_per_resync = sum(&self.quiet_calls, "read") as f64 / n / f64::from(self.quiet_resyncs.max(1));
+        let reads_per_resync =
+            sum(&self.quiet_calls, "read") as f64 / n / f64::from(self.quiet_resyncs.max(1));
         let mut t = String::new();
         let mut row = |k: &str, v: String| writeln!(t, "| {k:<46} | {v:>24} |").unwrap();
-        row("resources (topics : queues : subscriptions)", format!("{} (1:2:2)", self.resources));
+        row(
+            "resources (topics : queues : subscriptions)",
+            format!("{} (1:2:2)", self.resources),
+        );
         row("operator --concurrency", self.concurrency.to_string());
-        row("apply (all created in the API server)", format!("{:.1} s", self.apply_seconds));
-        row("first apply -> all Ready", format!("{:.1} s", self.converge_seconds));
-        row("apply -> Ready per resource p50 / p99 / max", format!(
-            "{:.2} / {:.2} / {:.2} s",
-            self.latency.p50_seconds, self.latency.p99_seconds, self.latency.max_seconds
-        ));
-        row("operator peak RSS during convergence", format!("{:.1} MiB", self.peak_rss_mib));
-        row("operator CPU during convergence", format!("{:.1} s", self.cpu_seconds));
-        row("operator RSS at rest", format!("{:.1} MiB", self.rest_rss_mib));
-        row("AWS calls during convergence (read / write)", format!(
-            "{} / {}",
-            sum(&self.convergence_calls, "read"),
-            sum(&self.convergence_calls, "write")
-        ));
-        row(&format!("quiet: {} resyncs of {:.0} s, AWS writes", self.quiet_resyncs, self.resync_seconds), sum(&self.quiet_calls, "write").to_string());
-        row("quiet: AWS reads per resource per resync", format!("{reads_per_resync:.2}"));
-        row("delete all -> every resource and AWS resource gone", format!("{:.1} s", self.delete_seconds));
-        row("direct SDK, same concurrency (the limit)", format!(
-            "{:.1} s ({} calls)",
-            self.direct_seconds,
-            self.direct_calls.values().sum::<u64>()
-        ));
-        row("ratio operator / direct", format!("{:.2}", self.converge_seconds / self.direct_seconds.max(1e-9)));
-        let mut out = format!("| {:<46} | {:>24} |\n|{}|{}|\n", "figure", "value", "-".repeat(48), "-".repeat(26));
+        row(
+            "apply (all created in the API server)",
+            format!("{:.1} s", self.apply_seconds),
+        );
+        row(
+            "first apply -> all Ready",
+            format!("{:.1} s", self.converge_seconds),
+        );
+        row(
+            "apply -> Ready per resource p50 / p99 / max",
+            format!(
+                "{:.2} / {:.2} / {:.2} s",
+                self.latency.p50_seconds, self.latency.p99_seconds, self.latency.max_seconds
+            ),
+        );
+        row(
+            "operator peak RSS during convergence",
+            format!("{:.1} MiB", self.peak_rss_mib),
+        );
+        row(
+            "operator CPU during convergence",
+            format!("{:.1} s", self.cpu_seconds),
+        );
+        row(
+            "operator RSS at rest",
+            format!("{:.1} MiB", self.rest_rss_mib),
+        );
+        row(
+            "AWS calls during convergence (read / write)",
+            format!(
+                "{} / {}",
+                sum(&self.convergence_calls, "read"),
+                sum(&self.convergence_calls, "write")
+            ),
+        );
+        row(
+            &format!(
+                "quiet: {} resyncs of {:.0} s, AWS writes",
+                self.quiet_resyncs, self.resync_seconds
+            ),
+            sum(&self.quiet_calls, "write").to_string(),
+        );
+        row(
+            "quiet: AWS reads per resource per resync",
+            format!("{reads_per_resync:.2}"),
+        );
+        row(
+            "delete all -> every resource and AWS resource gone",
+            format!("{:.1} s", self.delete_seconds),
+        );
+        row(
+            "direct SDK, same concurrency (the limit)",
+            format!(
+                "{:.1} s ({} calls)",
+                self.direct_seconds,
+                self.direct_calls.values().sum::<u64>()
+            ),
+        );
+        row(
+            "ratio operator / direct",
+            format!(
+                "{:.2}",
+                self.converge_seconds / self.direct_seconds.max(1e-9)
+            ),
+        );
+        let mut out = format!(
+            "| {:<46} | {:>24} |\n|{}|{}|\n",
+            "figure",
+            "value",
+            "-".repeat(48),
+            "-".repeat(26)
+        );
         out.push_str(&t);
         out.push_str("\nAWS calls during convergence, by operation:\n");
         for (op, count) in &self.convergence_calls {

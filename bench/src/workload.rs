@@ -49,9 +49,13 @@ pub fn items(prefix: &str, count: usize) -> Vec<Item> {
         let topic = format!("{prefix}-t{g}");
         for q in 0..2 {
             let queue = format!("{prefix}-q{g}-{q}");
-            out.push(item(Kind::Subscription, &format!("{prefix}-s{g}-{q}"), json!({
-                "topicName": topic, "protocol": "sqs", "endpoint": queue,
-            })));
+            out.push(item(
+                Kind::Subscription,
+                &format!("{prefix}-s{g}-{q}"),
+                json!({
+                    "topicName": topic, "protocol": "sqs", "endpoint": queue,
+                }),
+            ));
             out.push(item(Kind::Queue, &queue, json!({})));
         }
         out.push(item(Kind::Topic, &topic, json!({})));
@@ -63,7 +67,11 @@ pub fn items(prefix: &str, count: usize) -> Vec<Item> {
 fn item(kind: Kind, name: &str, spec: serde_json::Value) -> Item {
     let mut object = DynamicObject::new(name, &kind.api_resource());
     object.data = json!({ "spec": spec });
-    Item { kind, name: name.to_owned(), object }
+    Item {
+        kind,
+        name: name.to_owned(),
+        object,
+    }
 }
 
 #[cfg(test)]
@@ -74,6 +82,13 @@ mod tests {
     fn mix_is_one_topic_two_queues_two_subscriptions() {
         let items = items("b", 1000);
         let count = |k| items.iter().filter(|i| i.kind == k).count();
-        assert_eq!((count(Kind::Topic), count(Kind::Queue), count(Kind::Subscription)), (200, 400, 400));
+        assert_eq!(
+            (
+                count(Kind::Topic),
+                count(Kind::Queue),
+                count(Kind::Subscription)
+            ),
+            (200, 400, 400)
+        );
     }
 }
