@@ -1,7 +1,6 @@
 //! The SNS controller: the `SNSTopic` and `SNSSubscription` kinds and their mapping onto the SNS
 //! API.
 
-pub mod json;
 pub mod subscription;
 pub mod topic;
 

@@ -5,7 +5,8 @@ use std::{collections::BTreeMap, fmt};
 use operator_core::ownership::{self, TAG_UID};
 use serde_json::json;
 
-use crate::{json, spec::SQSQueueSpec};
+use crate::spec::SQSQueueSpec;
+use operator_core::json;
 
 /// A queue as SQS reports it, in the spec's own terms.
 #[derive(Debug, Clone, Default, PartialEq)]

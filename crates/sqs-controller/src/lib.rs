@@ -1,7 +1,6 @@
 //! The SQS controller: the `SQSQueue` kind and its mapping onto the SQS API.
 
 pub mod diff;
-pub mod json;
 pub mod naming;
 mod queue;
 pub mod spec;

@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use super::spec::{FilterPolicyScope, SNSSubscriptionSpec};
-use crate::json;
+use operator_core::json;
 
 /// A subscription as SNS reports it.
 #[derive(Debug, Clone, Default, PartialEq)]

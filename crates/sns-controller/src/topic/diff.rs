@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt};
 use operator_core::ownership;
 
 use super::spec::SNSTopicSpec;
-use crate::json;
+use operator_core::json;
 
 /// A topic as SNS reports it, in the spec's own terms.
 #[derive(Debug, Clone, Default, PartialEq)]
