@@ -6,6 +6,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 pub fn crds() -> Vec<CustomResourceDefinition> {
     [
         dynamodb_controller::crds(),
+        s3_controller::crds(),
         sqs_controller::crds(),
         sns_controller::crds(),
     ]

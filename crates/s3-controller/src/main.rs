@@ -1,0 +1,21 @@
+//! `s3-controller`: the S3 controller on its own.
+
+use clap::Parser;
+use operator_core::{cli::CoreArgs, operator::Operator};
+
+/// Manages Amazon S3 buckets declared as `S3Bucket` resources.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    core: CoreArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let operator = Operator::start(args.core).await?;
+    let controllers = s3_controller::controllers(&operator);
+    operator.run(controllers).await?;
+    Ok(())
+}
