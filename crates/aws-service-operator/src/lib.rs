@@ -7,6 +7,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     [
         dynamodb_controller::crds(),
         s3_controller::crds(),
+        ecr_controller::crds(),
         sqs_controller::crds(),
         sns_controller::crds(),
     ]

@@ -27,6 +27,7 @@ const SERVICES: &[(&str, Controllers)] = &[
         dynamodb_controller::controllers,
     ),
     (s3_controller::SERVICE, s3_controller::controllers),
+    (ecr_controller::SERVICE, ecr_controller::controllers),
     (sqs_controller::SERVICE, sqs_controller::controllers),
     (sns_controller::SERVICE, sns_controller::controllers),
 ];

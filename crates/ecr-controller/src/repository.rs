@@ -1,0 +1,369 @@
+//! How an `ECRRepository` resource maps onto the ECR API: observe, create, update, delete.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecr::{
+    Client,
+    types::{self as ecr, Tag},
+};
+use operator_core::{
+    AwsError, AwsResource, Readiness,
+    aws::AwsClients,
+    errors::{from_sdk, is_not_found},
+    policy,
+    references::Resolved,
+};
+use tracing::instrument;
+
+use crate::{
+    diff::{self, Change, ObservedRepository},
+    spec::{ECRRepository, EncryptionType, ImageTagMutability, RepositoryStatusFields},
+};
+
+const NOT_FOUND: &[&str] = &["RepositoryNotFoundException"];
+
+impl AwsResource for ECRRepository {
+    type Client = Client;
+    type Observed = ObservedRepository;
+    type Change = Change;
+    type StatusFields = RepositoryStatusFields;
+
+    const SERVICE: &'static str = "ECR repository";
+
+    fn client(aws: &AwsClients) -> Client {
+        let config = aws_sdk_ecr::config::Builder::from(&aws.config)
+            .interceptor(aws.calls.clone())
+            .build();
+        Client::from_conf(config)
+    }
+
+    fn aws_name(&self) -> String {
+        self.repository_name()
+    }
+
+    /// Reads the repository and its tags, and the policies only when the spec manages them.
+    #[instrument(skip_all, fields(repository = %self.repository_name()))]
+    async fn observe(
+        &self,
+        client: &Client,
+        _refs: &Resolved,
+    ) -> Result<Option<ObservedRepository>, AwsError> {
+        let name = self.repository_name();
+        let out = match client
+            .describe_repositories()
+            .repository_names(&name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
+            Err(e) => return Err(from_sdk(e)),
+        };
+        let Some(repo) = out.repositories().first() else {
+            return Ok(None);
+        };
+        let mut observed = ObservedRepository {
+            name: repo.repository_name().unwrap_or(&name).to_owned(),
+            arn: repo.repository_arn().unwrap_or_default().to_owned(),
+            uri: repo.repository_uri().unwrap_or_default().to_owned(),
+            registry_id: repo.registry_id().unwrap_or_default().to_owned(),
+            image_tag_mutability: repo.image_tag_mutability().and_then(|m| match m {
+                ecr::ImageTagMutability::Mutable => Some(ImageTagMutability::Mutable),
+                ecr::ImageTagMutability::Immutable => Some(ImageTagMutability::Immutable),
+                _ => None,
+            }),
+            scan_on_push: repo
+                .image_scanning_configuration()
+                .is_some_and(|c| c.scan_on_push()),
+            ..Default::default()
+        };
+        observed.tags = list_tags(client, &observed.arn).await?;
+        if self.spec.lifecycle_policy.is_some() {
+            observed.lifecycle_policy = match client
+                .get_lifecycle_policy()
+                .repository_name(&name)
+                .send()
+                .await
+            {
+                Ok(out) => out.lifecycle_policy_text,
+                Err(e) if is_not_found(&e, &["LifecyclePolicyNotFoundException"]) => None,
+                Err(e) => return Err(from_sdk(e)),
+            };
+        }
+        if self.spec.repository_policy.is_some() {
+            observed.repository_policy = match client
+                .get_repository_policy()
+                .repository_name(&name)
+                .send()
+                .await
+            {
+                Ok(out) => out.policy_text,
+                Err(e) if is_not_found(&e, &["RepositoryPolicyNotFoundException"]) => None,
+                Err(e) => return Err(from_sdk(e)),
+            };
+        }
+        Ok(Some(observed))
+    }
+
+    /// Creates the repository with its tags, mutability, scanning and encryption in one call,
+    /// then sets the policies.
+    #[instrument(skip_all, fields(repository = %self.repository_name()))]
+    async fn create(
+        &self,
+        client: &Client,
+        refs: &Resolved,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let spec = &self.spec;
+        let mut request = client
+            .create_repository()
+            .repository_name(self.repository_name())
+            .set_tags(Some(sdk_tags(tags)?));
+        if let Some(mutability) = spec.image_tag_mutability {
+            request = request.image_tag_mutability(sdk_mutability(mutability));
+        }
+        if let Some(scan) = spec.scan_on_push {
+            request = request.image_scanning_configuration(
+                ecr::ImageScanningConfiguration::builder()
+                    .scan_on_push(scan)
+                    .build(),
+            );
+        }
+        if let Some(encryption) = &spec.encryption {
+            let kind = match encryption.encryption_type {
+                EncryptionType::Aes256 => ecr::EncryptionType::Aes256,
+                EncryptionType::Kms => ecr::EncryptionType::Kms,
+            };
+            request = request.encryption_configuration(
+                ecr::EncryptionConfiguration::builder()
+                    .encryption_type(kind)
+                    .set_kms_key(encryption.kms_key.clone())
+                    .build()?,
+            );
+        }
+        request.send().await.map_err(from_sdk)?;
+
+        if (spec.lifecycle_policy.is_some() || spec.repository_policy.is_some())
+            && let Some(observed) = self.observe(client, refs).await?
+        {
+            let changes = diff::diff(spec, &observed, tags);
+            self.update(client, refs, &observed, changes).await?;
+        }
+        Ok(())
+    }
+
+    fn tags(observed: &ObservedRepository) -> &BTreeMap<String, String> {
+        &observed.tags
+    }
+
+    #[instrument(skip_all, fields(repository = %self.repository_name()))]
+    async fn tag(
+        &self,
+        client: &Client,
+        observed: &ObservedRepository,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        client
+            .tag_resource()
+            .resource_arn(&observed.arn)
+            .set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
+    fn diff(
+        &self,
+        observed: &ObservedRepository,
+        _refs: &Resolved,
+        tags: &BTreeMap<String, String>,
+    ) -> Vec<Change> {
+        diff::diff(&self.spec, observed, tags)
+    }
+
+    #[instrument(skip_all, fields(repository = %self.repository_name()))]
+    async fn update(
+        &self,
+        client: &Client,
+        _refs: &Resolved,
+        observed: &ObservedRepository,
+        changes: Vec<Change>,
+    ) -> Result<(), AwsError> {
+        for change in changes {
+            apply(client, observed, change).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the repository. One holding images is deleted with them only when annotated for
+    /// force deletion; otherwise AWS's refusal is reported and the resource stays.
+    #[instrument(skip_all, fields(repository = %self.repository_name()))]
+    async fn delete(&self, client: &Client, observed: &ObservedRepository) -> Result<(), AwsError> {
+        let name = &observed.name;
+        match client
+            .delete_repository()
+            .repository_name(name)
+            .force(policy::wants_force_delete(self))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e, NOT_FOUND) => Ok(()),
+            Err(e) if is_not_found(&e, &["RepositoryNotEmptyException"]) => {
+                Err(AwsError::terminal(
+                    "RepositoryNotEmptyException",
+                    format!(
+                        "repository {name:?} still holds images, so it is not deleted; delete \
+                         them, or annotate {}=\"true\" to have them deleted with it",
+                        policy::FORCE_DELETE
+                    ),
+                ))
+            }
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
+    /// A repository is usable as soon as it exists.
+    fn readiness(_observed: &ObservedRepository) -> Readiness {
+        Readiness::Ready
+    }
+
+    fn arn(observed: &ObservedRepository) -> Option<String> {
+        Some(observed.arn.clone()).filter(|a| !a.is_empty())
+    }
+
+    fn status_fields(observed: &ObservedRepository) -> RepositoryStatusFields {
+        RepositoryStatusFields {
+            repository_name: Some(observed.name.clone()),
+            repository_uri: Some(observed.uri.clone()),
+        }
+    }
+
+    fn outputs(observed: &ObservedRepository) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("repositoryName".to_owned(), observed.name.clone()),
+            ("repositoryARN".to_owned(), observed.arn.clone()),
+            ("repositoryURL".to_owned(), observed.uri.clone()),
+        ])
+    }
+
+    fn user_tags(&self) -> BTreeMap<String, String> {
+        self.spec.tags.clone()
+    }
+}
+
+/// Writes one change.
+async fn apply(
+    client: &Client,
+    observed: &ObservedRepository,
+    change: Change,
+) -> Result<(), AwsError> {
+    let name = &observed.name;
+    match change {
+        Change::ImageTagMutability(mutability) => {
+            client
+                .put_image_tag_mutability()
+                .repository_name(name)
+                .image_tag_mutability(sdk_mutability(mutability))
+                .send()
+                .await
+                .map_err(from_sdk)?;
+        }
+        Change::ScanOnPush(scan) => {
+            client
+                .put_image_scanning_configuration()
+                .repository_name(name)
+                .image_scanning_configuration(
+                    ecr::ImageScanningConfiguration::builder()
+                        .scan_on_push(scan)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(from_sdk)?;
+        }
+        Change::LifecyclePolicy(Some(text)) => {
+            client
+                .put_lifecycle_policy()
+                .repository_name(name)
+                .lifecycle_policy_text(text)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+        }
+        Change::LifecyclePolicy(None) => {
+            client
+                .delete_lifecycle_policy()
+                .repository_name(name)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+        }
+        Change::RepositoryPolicy(Some(text)) => {
+            client
+                .set_repository_policy()
+                .repository_name(name)
+                .policy_text(text)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+        }
+        Change::RepositoryPolicy(None) => {
+            client
+                .delete_repository_policy()
+                .repository_name(name)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+        }
+        Change::Tags { set, remove } => {
+            if !remove.is_empty() {
+                client
+                    .untag_resource()
+                    .resource_arn(&observed.arn)
+                    .set_tag_keys(Some(remove))
+                    .send()
+                    .await
+                    .map_err(from_sdk)?;
+            }
+            if !set.is_empty() {
+                client
+                    .tag_resource()
+                    .resource_arn(&observed.arn)
+                    .set_tags(Some(sdk_tags(&set)?))
+                    .send()
+                    .await
+                    .map_err(from_sdk)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn list_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(from_sdk)?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect())
+}
+
+fn sdk_mutability(m: ImageTagMutability) -> ecr::ImageTagMutability {
+    match m {
+        ImageTagMutability::Mutable => ecr::ImageTagMutability::Mutable,
+        ImageTagMutability::Immutable => ecr::ImageTagMutability::Immutable,
+    }
+}
+
+fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
+        .collect()
+}
