@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `just test`: brings the local control plane up if needed, runs the control
-# plane tests (pytest e2e/tests) and then `cargo test --workspace --locked`
+# `just test`: brings the local control plane up if needed, builds the binaries
+# (debug, and the static release ones: e2e/static.sh), runs the control plane
+# and chart tests (pytest e2e/tests) and then `cargo test --workspace --locked`
 # with the cluster/AWS environment, and exits with the tests' status.
 #
 # Teardown: `just test` leaves nothing running that it started. If the control
@@ -34,13 +35,19 @@ trap 'exit 143' TERM
 source "$ENV_FILE"
 
 status=0
+if [[ -f Cargo.toml ]]; then
+  # The tests start the operator binaries (pytest's chart RBAC test, the Rust e2e tests) and check
+  # the static release binaries the container images ship (test_charts.py): build both first.
+  cargo build --workspace --bins --locked
+  "$E2E_DIR/static.sh"
+fi
+
 "$E2E_DIR/pytest.sh" || status=$?
 
 if [[ -f Cargo.toml ]]; then
-  # The e2e tests start the operator binaries, so build them first.
-  cargo build --workspace --bins --locked
-  if ! cargo test --workspace --locked; then
-    rc=$?
+  rc=0
+  cargo test --workspace --locked || rc=$?
+  if ((rc)); then
     ((status)) || status=$rc
     for name in etcd kube-apiserver kube-controller-manager moto; do log_tail "$name" 30; done
   fi

@@ -46,20 +46,40 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
         (first.is_leader() != second.is_leader()).then_some(())
     })
     .await;
-    assert!(elected.is_some(), "expected exactly one leader: {} / {}", first.is_leader(), second.is_leader());
-    let (leader, standby) = if first.is_leader() { (first, second) } else { (second, first) };
+    assert!(
+        elected.is_some(),
+        "expected exactly one leader: {} / {}",
+        first.is_leader(),
+        second.is_leader()
+    );
+    let (leader, standby) = if first.is_leader() {
+        (first, second)
+    } else {
+        (second, first)
+    };
 
-    api.create(&PostParams::default(), &table(&ns, "one")).await.unwrap();
+    api.create(&PostParams::default(), &table(&ns, "one"))
+        .await
+        .unwrap();
     wait_for(&api, "one", Duration::from_secs(60), "Ready", is_ready).await;
     assert!(leader.aws_calls("write") > 0, "the leader created nothing");
-    assert_eq!(standby.aws_calls("write") + standby.aws_calls("read"), 0, "the standby called AWS");
+    assert_eq!(
+        standby.aws_calls("write") + standby.aws_calls("read"),
+        0,
+        "the standby called AWS"
+    );
     assert!(!standby.is_leader());
 
     // The leader goes away without releasing its lease; the standby takes over within its duration.
     drop(leader);
-    let took_over = wait_until(Duration::from_secs(20), || async { standby.is_leader().then_some(()) }).await;
+    let took_over = wait_until(Duration::from_secs(20), || async {
+        standby.is_leader().then_some(())
+    })
+    .await;
     assert!(took_over.is_some(), "the standby never took over");
-    api.create(&PostParams::default(), &table(&ns, "two")).await.unwrap();
+    api.create(&PostParams::default(), &table(&ns, "two"))
+        .await
+        .unwrap();
     wait_for(&api, "two", Duration::from_secs(60), "Ready", is_ready).await;
     assert!(standby.aws_calls("write") > 0);
 
