@@ -36,3 +36,15 @@ crds:
 # Scale benchmark: N resources (1 SNS topic : 2 SQS queues : 2 subscriptions) against a release build; prints a table, writes bench/results/bench-N.json.
 bench N="1000" CONCURRENCY="16" *ARGS:
     e2e/bench.sh {{N}} {{CONCURRENCY}} {{ARGS}}
+
+# Render charts/ (five service charts + the all-in-one) from charts/_src and copy their CRDs from crds/.
+charts:
+    python3 charts/generate.py
+
+# Static release binaries (glibc, +crt-static), as the Dockerfile builds them, into ~/.cache/aws-service-operator/static.
+static:
+    e2e/static.sh
+
+# Peak RSS and CPU of a static binary with N DynamoDB tables (the charts' resource numbers); needs `just up` and `just static`.
+measure N="50" BINARY="dynamodb-controller":
+    e2e/measure.sh {{N}} {{BINARY}}
