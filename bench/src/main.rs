@@ -69,14 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let operator = e2e::Operator::start_path(
         &args.operator_bin,
         &ns,
-        &[
-            "--concurrency",
-            &concurrency,
-            "--resync-period",
-            &resync,
-            "--log-format",
-            "json",
-        ],
+        &["--concurrency", &concurrency, "--resync-period", &resync],
     );
     let pid = operator.pid();
     let start_sample = process::sample(pid).context("cannot read the operator's /proc entry")?;

@@ -19,6 +19,8 @@ use crate::metrics::Metrics;
 pub struct AwsClients {
     pub config: SdkConfig,
     pub calls: CallMetrics,
+    /// The account the credentials belong to, so ARNs can be known without listing.
+    pub account_id: Option<String>,
 }
 
 impl AwsClients {
@@ -36,10 +38,29 @@ impl AwsClients {
         if let Some(url) = endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        let config = loader.load().await;
+        let calls = CallMetrics(metrics);
+        let account_id = caller_account(&config, &calls).await;
         Self {
-            config: loader.load().await,
-            calls: CallMetrics(metrics),
+            config,
+            calls,
+            account_id,
         }
+    }
+
+    /// The ARN of a resource of `service` in this region and account, e.g.
+    /// `arn:aws:sns:us-east-1:123456789012:orders`; `None` when the account is unknown.
+    pub fn arn(&self, service: &str, resource: &str) -> Option<String> {
+        let region = self.region();
+        let partition = match region.as_str() {
+            r if r.starts_with("cn-") => "aws-cn",
+            r if r.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
+        };
+        Some(format!(
+            "arn:{partition}:{service}:{region}:{}:{resource}",
+            self.account_id.as_ref()?
+        ))
     }
 
     pub fn region(&self) -> String {
@@ -47,6 +68,27 @@ impl AwsClients {
             .region()
             .map(ToString::to_string)
             .unwrap_or_default()
+    }
+}
+
+/// Asks STS who the credentials belong to; a failure only costs the ARN shortcut.
+async fn caller_account(config: &SdkConfig, calls: &CallMetrics) -> Option<String> {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let call = sts.get_caller_identity().send();
+    match tokio::time::timeout(std::time::Duration::from_secs(10), call).await {
+        Ok(Ok(identity)) => identity.account,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %crate::errors::from_sdk(e), "cannot tell the AWS account (sts:GetCallerIdentity)");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("sts:GetCallerIdentity timed out");
+            None
+        }
     }
 }
 

@@ -18,15 +18,18 @@ use super::{
 use crate::NOT_FOUND;
 
 impl AwsResource for SNSTopic {
-    type Client = Client;
+    type Client = TopicClient;
     type Observed = ObservedTopic;
     type Change = Change;
     type StatusFields = TopicStatusFields;
 
     const SERVICE: &'static str = "SNS topic";
 
-    fn client(aws: &AwsClients) -> Client {
-        crate::client(aws)
+    fn client(aws: &AwsClients) -> TopicClient {
+        TopicClient {
+            sns: crate::client(aws),
+            arn_prefix: aws.arn("sns", ""),
+        }
     }
 
     fn aws_name(&self) -> String {
@@ -37,7 +40,7 @@ impl AwsResource for SNSTopic {
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
     async fn observe(
         &self,
-        client: &Client,
+        client: &TopicClient,
         _refs: &Resolved,
     ) -> Result<Option<ObservedTopic>, AwsError> {
         let name = self.topic_name();
@@ -46,7 +49,14 @@ impl AwsResource for SNSTopic {
             .as_ref()
             .and_then(|s| s.arn.clone())
             .filter(|arn| arn.rsplit(':').next() == Some(name.as_str()));
-        let arn = match recorded {
+        // A topic's ARN follows from its name: one read instead of listing every topic.
+        let known = recorded.or_else(|| {
+            client
+                .arn_prefix
+                .as_ref()
+                .map(|prefix| format!("{prefix}{name}"))
+        });
+        let arn = match known {
             Some(arn) => arn,
             None => match find_topic(client, &name).await? {
                 Some(arn) => arn,
@@ -79,7 +89,7 @@ impl AwsResource for SNSTopic {
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
     async fn create(
         &self,
-        client: &Client,
+        client: &TopicClient,
         _refs: &Resolved,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
@@ -105,7 +115,7 @@ impl AwsResource for SNSTopic {
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
     async fn tag(
         &self,
-        client: &Client,
+        client: &TopicClient,
         observed: &ObservedTopic,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
@@ -131,7 +141,7 @@ impl AwsResource for SNSTopic {
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
     async fn update(
         &self,
-        client: &Client,
+        client: &TopicClient,
         _refs: &Resolved,
         observed: &ObservedTopic,
         changes: Vec<Change>,
@@ -177,7 +187,7 @@ impl AwsResource for SNSTopic {
 
     /// Deleting a topic also deletes its subscriptions in AWS.
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
-    async fn delete(&self, client: &Client, observed: &ObservedTopic) -> Result<(), AwsError> {
+    async fn delete(&self, client: &TopicClient, observed: &ObservedTopic) -> Result<(), AwsError> {
         match client.delete_topic().topic_arn(&observed.arn).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e, NOT_FOUND) => Ok(()),
@@ -213,7 +223,7 @@ impl AwsResource for SNSTopic {
 
 /// The ARN of the topic named `name`, searched page by page.
 #[instrument(skip(client))]
-async fn find_topic(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+async fn find_topic(client: &TopicClient, name: &str) -> Result<Option<String>, AwsError> {
     let mut token = None;
     loop {
         let out = client
@@ -234,6 +244,20 @@ async fn find_topic(client: &Client, name: &str) -> Result<Option<String>, AwsEr
         if token.is_none() {
             return Ok(None);
         }
+    }
+}
+
+/// The SNS client, and the ARN prefix of topics in this region and account when known.
+#[derive(Clone, Debug)]
+pub struct TopicClient {
+    sns: Client,
+    arn_prefix: Option<String>,
+}
+
+impl std::ops::Deref for TopicClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.sns
     }
 }
 
