@@ -6,6 +6,7 @@ static ones (`just static`); e2e/run-tests.sh builds both before pytest. Missing
 """
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -433,6 +434,50 @@ def test_rbac_cluster_scope(kube, run_id, fresh_namespace):
             assert not can_i(kube, token, *args), f"the operator's token may {' '.join(args)}"
     finally:
         helm("uninstall", release, "--namespace", ops, check=False)
+
+
+def plain(text):
+    """Log text without ANSI colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+# --- the chart's settings, as the binary reads them ---------------------------------------------
+
+@pytest.mark.parametrize(("chart", "sets", "kinds"), [
+    ("dynamodb-controller", [], ["DynamoDB"]),
+    ("aws-service-operator", ["controllers={dynamodb,sqs}"], ["DynamoDB", "SQSQueue"]),
+])
+def test_static_binary_accepts_the_charts_env(kube, namespace, tmp_path, chart, sets, kinds):
+    """The Deployment's env, rendered by the chart, starts the static binary: names and formats match."""
+    path = STATIC_DIR / chart
+    assert path.is_file(), f"{path} is missing: run `just static` (e2e/static.sh)"
+    env = env_of(template(chart, "installScope=namespace", "log.format=text", "resyncPeriod=90s",
+                          "deletionPolicy=retain", "concurrency=3", *sets, namespace=namespace))
+    env["POD_NAME"], env["POD_NAMESPACE"] = "env-check", namespace  # the downward API
+    port = free_port()
+    env["ASO_METRICS_ADDR"] = f"127.0.0.1:{port}"  # the chart's 0.0.0.0:8080, on a free port here
+    lease = env["ASO_LEADER_ELECTION_ID"]
+    assert all(isinstance(v, str) for v in env.values()), env
+    base = {k: v for k, v in os.environ.items() if k in (
+        "PATH", "HOME", "KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    log = tmp_path / "operator.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([path], env={**base, **env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def ready():
+            assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()}"
+            text = plain(log.read_text())
+            return all(f"starting controller kind={k} concurrency=3" in text for k in kinds) and \
+                "acquired the lease" in text
+        wait_until("the binary to start every controller with the chart's settings", ready, timeout=30, interval=0.3)
+        text = plain(log.read_text())
+        assert f'namespace=Some("{namespace}")' in text, text
+        assert "identity=env-check" in text, text
+        assert kube.get_json("lease", lease, "-n", namespace)["spec"]["holderIdentity"] == "env-check"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        kube.kubectl("delete", "lease", lease, "-n", namespace, "--ignore-not-found", check=False)
 
 
 # --- static binaries and the image ------------------------------------------------------------
