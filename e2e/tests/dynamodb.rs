@@ -354,6 +354,18 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
     .await;
     assert!(reasons.is_some(), "no DriftCorrected event");
 
+    // A deleted outputs ConfigMap comes back.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(s.env.kube.clone(), &s.ns);
+    let before = config_map(&s.env.kube, &s.ns, "drift").await;
+    cms.delete("drift", &DeleteParams::default()).await.unwrap();
+    let back = wait_until(Duration::from_secs(20), || async {
+        let cm = cms.get_opt("drift").await.ok()??;
+        (cm.metadata.uid != before.metadata.uid && cm.data == before.data).then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "the deleted ConfigMap was not re-created");
+
     s.api
         .delete("drift", &DeleteParams::default())
         .await

@@ -122,7 +122,8 @@ pub async fn run<K: AwsResource>(
     .applied_objects()
     .predicate_filter(worth_reconciling::<K>, Default::default());
 
-    // Only our own ConfigMaps are cached, and a deleted one is re-created.
+    // Only our own ConfigMaps are cached. Only a deleted one wakes its owner (to re-create it):
+    // our own writes must not cost a second reconcile, and other edits are undone at resync.
     let (cm_reader, cm_writer) = reflector::store();
     let selector = format!("{}={kind}", outputs::KIND_LABEL);
     let cm_trigger = reflector(
@@ -132,7 +133,13 @@ pub async fn run<K: AwsResource>(
     .inspect(listed(&ready))
     .modify(strip_unread_metadata)
     .default_backoff()
-    .touched_objects();
+    .filter_map(|event| {
+        future::ready(match event {
+            Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+    });
 
     // Each kind this one refers to is cached (status only matters), and its changes wake the
     // resources that refer to it.
