@@ -112,12 +112,12 @@ pub async fn run<K: AwsResource>(
     };
 
     let (reader, writer) = reflector::store();
+    // Stripped before the store sees them: the cache holds only what reconcile reads.
     let trigger = reflector(
         writer,
-        watcher(resources, watcher::Config::default().any_semantic()),
+        watcher(resources, watcher::Config::default().any_semantic()).modify(strip_unread_metadata),
     )
     .inspect(listed(&ready))
-    .modify(strip_unread_metadata)
     .default_backoff()
     .applied_objects()
     .predicate_filter(worth_reconciling::<K>, Default::default());
@@ -128,10 +128,10 @@ pub async fn run<K: AwsResource>(
     let selector = format!("{}={kind}", outputs::KIND_LABEL);
     let cm_trigger = reflector(
         cm_writer,
-        watcher(config_maps, watcher::Config::default().labels(&selector)),
+        watcher(config_maps, watcher::Config::default().labels(&selector))
+            .modify(strip_unread_metadata),
     )
     .inspect(listed(&ready))
-    .modify(strip_unread_metadata)
     .default_backoff()
     .filter_map(|event| {
         future::ready(match event {
@@ -153,16 +153,16 @@ pub async fn run<K: AwsResource>(
         };
         let ref_writer = reflector::store::Writer::new(ar.clone());
         let ref_reader = ref_writer.as_reader();
-        let stream = reflector(
-            ref_writer,
-            watcher(api, watcher::Config::default().any_semantic()),
-        )
-        .modify(|o: &mut DynamicObject| {
+        let status_only = |o: &mut DynamicObject| {
             strip_unread_metadata(o);
             if let Some(data) = o.data.as_object_mut() {
                 data.retain(|k, _| k == "status");
             }
-        })
+        };
+        let stream = reflector(
+            ref_writer,
+            watcher(api, watcher::Config::default().any_semantic()).modify(status_only),
+        )
         .default_backoff();
         ref_caches.insert(ref_kind.kind, (*ref_kind, ref_reader));
         ref_triggers.push((*ref_kind, ar, references::changes(stream)));
