@@ -1,7 +1,10 @@
 //! Process wiring shared by every binary: clients, metrics endpoint, and the controllers to run.
 
 use futures::future::{BoxFuture, join_all};
-use kube_lease_manager::LeaseManagerBuilder;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
+
+/// The background task holding the Lease; it releases it when the watch channel closes.
+type LeaseTask = tokio::task::JoinHandle<kube_lease_manager::Result<LeaseManager>>;
 
 use crate::{
     aws::AwsClients,
@@ -91,7 +94,7 @@ impl Operator {
                 _ = join_all(controllers) => Ok(()),
             };
         }
-        let mut leader = self.elect().await?;
+        let (mut leader, lease) = self.elect().await?;
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => return Ok(result?),
@@ -100,14 +103,19 @@ impl Operator {
         }
         tracing::info!(lease = %self.args.leader_election_id, "acquired the lease; starting controllers");
         self.metrics.set_leader(true);
-        tokio::select! {
+        let result = tokio::select! {
             result = server => Ok(result?),
             _ = join_all(controllers) => Ok(()),
             _ = leader.wait_for(|is_leader| !*is_leader) => Err(StartError::LostLeadership),
-        }
+        };
+        // Closing the channel makes the lease task release the Lease, so a standby takes over
+        // at once instead of after the lease duration.
+        drop(leader);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), lease).await;
+        result
     }
 
-    async fn elect(&self) -> Result<tokio::sync::watch::Receiver<bool>, StartError> {
+    async fn elect(&self) -> Result<(tokio::sync::watch::Receiver<bool>, LeaseTask), StartError> {
         let namespace = self
             .args
             .leader_election_namespace
@@ -127,8 +135,7 @@ impl Operator {
             .build()
             .await?;
         tracing::info!(%identity, %namespace, lease = %self.args.leader_election_id, "waiting to acquire the lease");
-        let (leader, _task) = manager.watch().await;
-        Ok(leader)
+        Ok(manager.watch().await)
     }
 }
 
