@@ -146,6 +146,79 @@ where
     })
 }
 
+/// One kind's objects in a test namespace, and the steps every test takes with them.
+pub struct Resources<K> {
+    pub api: Api<K>,
+}
+
+/// How long a test waits for the operator to bring a resource to a state.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+impl<K> Resources<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + Debug,
+{
+    pub fn new(kube: &Client, namespace: &str) -> Self {
+        Self {
+            api: Api::namespaced(kube.clone(), namespace),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        name: &str,
+        spec: serde_json::Value,
+        annotations: serde_json::Value,
+    ) -> K {
+        let obj: K = serde_json::from_value(serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": spec,
+        }))
+        .unwrap();
+        self.api.create(&PostParams::default(), &obj).await.unwrap()
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> K {
+        wait_for(&self.api, name, TIMEOUT, "Ready", is_ready).await
+    }
+
+    /// Waits until the resource is Ready and Synced at `generation`.
+    pub async fn wait_synced(&self, name: &str, generation: Option<i64>) -> K {
+        wait_for(&self.api, name, TIMEOUT, "synced", |o| {
+            let value = serde_json::to_value(o).unwrap_or_default();
+            let observed = value
+                .pointer("/status/observedGeneration")
+                .and_then(|g| g.as_i64());
+            observed == generation
+                && is_ready(o)
+                && condition(o, "Synced").is_some_and(|c| c.status == "True")
+        })
+        .await
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> K {
+        let patch = Patch::Merge(serde_json::json!({ "spec": spec }));
+        self.api
+            .patch(name, &PatchParams::default(), &patch)
+            .await
+            .unwrap()
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = Patch::Merge(serde_json::json!({"metadata": {"annotations": {key: value}}}));
+        self.api
+            .patch(name, &PatchParams::default(), &patch)
+            .await
+            .unwrap();
+    }
+}
+
 /// Waits until the object no longer exists.
 pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration)
 where

@@ -6,16 +6,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{KeyType, ProvisionedThroughput, TimeToLiveStatus};
 use dynamodb_controller::DynamoDB;
 use e2e::{
-    Env, Operator, condition, config_map, env, event_reasons, install_crds, is_ready, kubectl,
-    kubectl_apply, namespace, wait_for, wait_gone, wait_until,
+    Env, Operator, Resources, TIMEOUT, condition, config_map, env, event_reasons, install_crds,
+    is_ready, kubectl, kubectl_apply, namespace, wait_for, wait_gone, wait_until,
 };
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, Patch, PatchParams},
 };
 use serde_json::json;
-
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The original AWS Service Operator's example, unchanged.
 const ORIGINAL_MANIFEST: &str = r#"
@@ -37,7 +35,7 @@ spec:
 struct Setup {
     env: Env,
     ns: String,
-    api: Api<DynamoDB>,
+    resources: Resources<DynamoDB>,
     ddb: aws_sdk_dynamodb::Client,
 }
 
@@ -45,46 +43,27 @@ async fn setup(test: &str, ns_annotations: &[(&str, &str)]) -> Setup {
     let env = env().await;
     install_crds(&env.kube).await;
     let ns = namespace(&env.kube, test, ns_annotations).await;
-    let api = Api::namespaced(env.kube.clone(), &ns);
+    let resources = Resources::new(&env.kube, &ns);
     let ddb = aws_sdk_dynamodb::Client::new(&env.aws);
-    Setup { env, ns, api, ddb }
+    Setup {
+        env,
+        ns,
+        resources,
+        ddb,
+    }
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Resources<DynamoDB>;
+    fn deref(&self) -> &Resources<DynamoDB> {
+        &self.resources
+    }
 }
 
 impl Setup {
     /// A unique table name for this test run.
     fn table(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.ns)
-    }
-
-    async fn create(
-        &self,
-        name: &str,
-        spec: serde_json::Value,
-        annotations: serde_json::Value,
-    ) -> DynamoDB {
-        let obj: DynamoDB = serde_json::from_value(json!({
-            "apiVersion": "service-operator.aws/v1alpha1",
-            "kind": "DynamoDB",
-            "metadata": {"name": name, "annotations": annotations},
-            "spec": spec,
-        }))
-        .unwrap();
-        self.api.create(&PostParams::default(), &obj).await.unwrap()
-    }
-
-    async fn wait_ready(&self, name: &str) -> DynamoDB {
-        wait_for(&self.api, name, TIMEOUT, "Ready", is_ready).await
-    }
-
-    async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> DynamoDB {
-        self.api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await
-            .unwrap()
     }
 
     async fn describe(&self, table: &str) -> Option<aws_sdk_dynamodb::types::TableDescription> {

@@ -6,22 +6,20 @@ use std::time::Duration;
 use aws_sdk_ecr::types::{ImageTagMutability, Repository};
 use dynamodb_controller::DynamoDB;
 use e2e::{
-    Env, Operator, condition, config_map, env, event_reasons, install_crds, is_ready, kubectl,
-    kubectl_apply, namespace, wait_for, wait_gone, wait_until,
+    Env, Operator, Resources, TIMEOUT, condition, config_map, env, event_reasons, install_crds,
+    is_ready, kubectl, kubectl_apply, namespace, wait_for, wait_gone, wait_until,
 };
 use ecr_controller::ECRRepository;
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, PostParams},
 };
 use serde_json::json;
-
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Setup {
     env: Env,
     ns: String,
-    api: Api<ECRRepository>,
+    resources: Resources<ECRRepository>,
     ecr: aws_sdk_ecr::Client,
 }
 
@@ -29,9 +27,14 @@ async fn setup(test: &str) -> Setup {
     let env = env().await;
     install_crds(&env.kube).await;
     let ns = namespace(&env.kube, test, &[]).await;
-    let api = Api::namespaced(env.kube.clone(), &ns);
+    let resources = Resources::new(&env.kube, &ns);
     let ecr = aws_sdk_ecr::Client::new(&env.aws);
-    Setup { env, ns, api, ecr }
+    Setup {
+        env,
+        ns,
+        resources,
+        ecr,
+    }
 }
 
 fn lifecycle_policy(days: u32) -> String {
@@ -62,61 +65,17 @@ fn same_json(a: &str, b: &str) -> bool {
         == serde_json::from_str::<serde_json::Value>(b).unwrap()
 }
 
+impl std::ops::Deref for Setup {
+    type Target = Resources<ECRRepository>;
+    fn deref(&self) -> &Resources<ECRRepository> {
+        &self.resources
+    }
+}
+
 impl Setup {
     /// A unique repository name for this test run.
     fn repo(&self, suffix: &str) -> String {
         format!("{}/{suffix}", self.ns)
-    }
-
-    async fn create(
-        &self,
-        name: &str,
-        spec: serde_json::Value,
-        annotations: serde_json::Value,
-    ) -> ECRRepository {
-        let obj: ECRRepository = serde_json::from_value(json!({
-            "apiVersion": "service-operator.aws/v1alpha1",
-            "kind": "ECRRepository",
-            "metadata": {"name": name, "annotations": annotations},
-            "spec": spec,
-        }))
-        .unwrap();
-        self.api.create(&PostParams::default(), &obj).await.unwrap()
-    }
-
-    async fn wait_ready(&self, name: &str) -> ECRRepository {
-        wait_for(&self.api, name, TIMEOUT, "Ready", is_ready).await
-    }
-
-    async fn wait_synced(&self, name: &str, generation: Option<i64>) -> ECRRepository {
-        wait_for(&self.api, name, TIMEOUT, "synced", |o| {
-            o.status.as_ref().and_then(|s| s.observed_generation) == generation
-                && is_ready(o)
-                && condition(o, "Synced").is_some_and(|c| c.status == "True")
-        })
-        .await
-    }
-
-    async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> ECRRepository {
-        self.api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await
-            .unwrap()
-    }
-
-    async fn annotate(&self, name: &str, key: &str, value: &str) {
-        self.api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
-            )
-            .await
-            .unwrap();
     }
 
     async fn describe(&self, repo: &str) -> Option<Repository> {

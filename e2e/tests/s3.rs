@@ -9,22 +9,20 @@ use aws_sdk_s3::{
 };
 use dynamodb_controller::DynamoDB;
 use e2e::{
-    Env, Operator, condition, config_map, env, event_reasons, install_crds, is_ready, kubectl,
-    kubectl_apply, namespace, wait_for, wait_gone, wait_until,
+    Env, Operator, Resources, TIMEOUT, condition, config_map, env, event_reasons, install_crds,
+    is_ready, kubectl, kubectl_apply, namespace, wait_for, wait_gone, wait_until,
 };
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, PostParams},
 };
 use s3_controller::S3Bucket;
 use serde_json::json;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
-
 struct Setup {
     env: Env,
     ns: String,
-    api: Api<S3Bucket>,
+    resources: Resources<S3Bucket>,
     s3: aws_sdk_s3::Client,
 }
 
@@ -32,71 +30,31 @@ async fn setup(test: &str) -> Setup {
     let env = env().await;
     install_crds(&env.kube).await;
     let ns = namespace(&env.kube, test, &[]).await;
-    let api = Api::namespaced(env.kube.clone(), &ns);
+    let resources = Resources::new(&env.kube, &ns);
     // moto on 127.0.0.1 cannot serve virtual-hosted bucket names.
     let config = aws_sdk_s3::config::Builder::from(&env.aws)
         .force_path_style(true)
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(config);
-    Setup { env, ns, api, s3 }
+    Setup {
+        env,
+        ns,
+        resources,
+        s3,
+    }
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Resources<S3Bucket>;
+    fn deref(&self) -> &Resources<S3Bucket> {
+        &self.resources
+    }
 }
 
 impl Setup {
     /// A unique, valid bucket name for this test run.
     fn bucket(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.ns)
-    }
-
-    async fn create(
-        &self,
-        name: &str,
-        spec: serde_json::Value,
-        annotations: serde_json::Value,
-    ) -> S3Bucket {
-        let obj: S3Bucket = serde_json::from_value(json!({
-            "apiVersion": "service-operator.aws/v1alpha1",
-            "kind": "S3Bucket",
-            "metadata": {"name": name, "annotations": annotations},
-            "spec": spec,
-        }))
-        .unwrap();
-        self.api.create(&PostParams::default(), &obj).await.unwrap()
-    }
-
-    async fn wait_ready(&self, name: &str) -> S3Bucket {
-        wait_for(&self.api, name, TIMEOUT, "Ready", is_ready).await
-    }
-
-    /// Waits until the resource is Ready and Synced at its current generation.
-    async fn wait_synced(&self, name: &str, generation: Option<i64>) -> S3Bucket {
-        wait_for(&self.api, name, TIMEOUT, "synced", |o| {
-            o.status.as_ref().and_then(|s| s.observed_generation) == generation
-                && is_ready(o)
-                && condition(o, "Synced").is_some_and(|c| c.status == "True")
-        })
-        .await
-    }
-
-    async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> S3Bucket {
-        self.api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await
-            .unwrap()
-    }
-
-    async fn annotate(&self, name: &str, key: &str, value: &str) {
-        self.api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
-            )
-            .await
-            .unwrap();
     }
 
     async fn exists(&self, bucket: &str) -> bool {

@@ -5,8 +5,8 @@ use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use e2e::{
-    Env, Operator, condition, config_map, env, event_reasons, install_crds, is_ready, kubectl,
-    kubectl_apply, namespace, wait_for, wait_gone, wait_until,
+    Env, Operator, Resources, TIMEOUT, condition, config_map, env, event_reasons, install_crds,
+    kubectl, kubectl_apply, namespace, wait_for, wait_gone, wait_until,
 };
 use kube::{
     Api, ResourceExt,
@@ -15,12 +15,10 @@ use kube::{
 use serde_json::json;
 use sqs_controller::SQSQueue;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
-
 struct Setup {
     env: Env,
     ns: String,
-    api: Api<SQSQueue>,
+    resources: Resources<SQSQueue>,
     sqs: aws_sdk_sqs::Client,
 }
 
@@ -28,46 +26,27 @@ async fn setup(test: &str, ns_annotations: &[(&str, &str)]) -> Setup {
     let env = env().await;
     install_crds(&env.kube).await;
     let ns = namespace(&env.kube, test, ns_annotations).await;
-    let api = Api::namespaced(env.kube.clone(), &ns);
+    let resources = Resources::new(&env.kube, &ns);
     let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    Setup { env, ns, api, sqs }
+    Setup {
+        env,
+        ns,
+        resources,
+        sqs,
+    }
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Resources<SQSQueue>;
+    fn deref(&self) -> &Resources<SQSQueue> {
+        &self.resources
+    }
 }
 
 impl Setup {
     /// A queue name unique to this test run.
     fn queue(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.ns)
-    }
-
-    async fn create(
-        &self,
-        name: &str,
-        spec: serde_json::Value,
-        annotations: serde_json::Value,
-    ) -> SQSQueue {
-        let obj: SQSQueue = serde_json::from_value(json!({
-            "apiVersion": "service-operator.aws/v1alpha1",
-            "kind": "SQSQueue",
-            "metadata": {"name": name, "annotations": annotations},
-            "spec": spec,
-        }))
-        .unwrap();
-        self.api.create(&PostParams::default(), &obj).await.unwrap()
-    }
-
-    async fn wait_ready(&self, name: &str) -> SQSQueue {
-        wait_for(&self.api, name, TIMEOUT, "Ready", is_ready).await
-    }
-
-    async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> SQSQueue {
-        self.api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await
-            .unwrap()
     }
 
     async fn url(&self, queue: &str) -> Option<String> {
