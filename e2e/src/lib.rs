@@ -264,6 +264,19 @@ pub async fn event_reasons(kube: &Client, namespace: &str, name: &str) -> Vec<St
         .collect()
 }
 
+/// Waits up to 10 s for an Event with `reason` about the object; whether one came.
+pub async fn wait_for_event(kube: &Client, namespace: &str, name: &str, reason: &str) -> bool {
+    wait_until(Duration::from_secs(10), || async {
+        event_reasons(kube, namespace, name)
+            .await
+            .iter()
+            .any(|r| r == reason)
+            .then_some(())
+    })
+    .await
+    .is_some()
+}
+
 /// An operator process (the all-in-one binary) watching one namespace. Killed on drop; its log
 /// is printed when the test fails.
 pub struct Operator {

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{KeyType, ProvisionedThroughput, TimeToLiveStatus};
 use dynamodb_controller::DynamoDB;
 use e2e::{
     Env, Operator, Resources, TIMEOUT, condition, config_map, env, event_reasons, install_crds,
-    is_ready, kubectl, kubectl_apply, namespace, wait_for, wait_gone, wait_until,
+    is_ready, kubectl, kubectl_apply, namespace, wait_for, wait_for_event, wait_gone, wait_until,
 };
 use kube::{
     Api, ResourceExt,
@@ -326,12 +326,10 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
     })
     .await;
     assert!(corrected.is_some(), "drift was not corrected");
-    let reasons = wait_until(Duration::from_secs(10), || async {
-        let r = event_reasons(&s.env.kube, &s.ns, "drift").await;
-        r.iter().any(|r| r == "DriftCorrected").then_some(r)
-    })
-    .await;
-    assert!(reasons.is_some(), "no DriftCorrected event");
+    assert!(
+        wait_for_event(&s.env.kube, &s.ns, "drift", "DriftCorrected").await,
+        "no DriftCorrected event"
+    );
 
     // A deleted outputs ConfigMap comes back.
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
