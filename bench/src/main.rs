@@ -33,12 +33,16 @@ struct Args {
     /// The operator's --concurrency, and the direct run's.
     #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
-    /// The operator's --resync-period during the quiet phase.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// The restarted operator's --resync-period for the quiet phase. Convergence runs with the
+    /// operator's default, as a user would.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     resync_period: Duration,
-    /// Full resyncs to watch with nothing changed.
+    /// Full resyncs to watch with nothing changed, after the restart's own full pass.
     #[arg(long, default_value_t = 2)]
     quiet_resyncs: u32,
+    /// How long the operator idles after convergence before its RSS at rest is read.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    settle: Duration,
     /// How many creates are in flight against the API server at once.
     #[arg(long, default_value_t = 32)]
     apply_concurrency: usize,
@@ -66,11 +70,8 @@ async fn main() -> anyhow::Result<()> {
 
     let resync = humantime::format_duration(args.resync_period).to_string();
     let concurrency = args.concurrency.to_string();
-    let operator = e2e::Operator::start_path(
-        &args.operator_bin,
-        &ns,
-        &["--concurrency", &concurrency, "--resync-period", &resync],
-    );
+    let operator =
+        e2e::Operator::start_path(&args.operator_bin, &ns, &["--concurrency", &concurrency]);
     let pid = operator.pid();
     let start_sample = process::sample(pid).context("cannot read the operator's /proc entry")?;
 
@@ -137,13 +138,45 @@ async fn main() -> anyhow::Result<()> {
         args.quiet_resyncs
     );
 
-    let quiet_before = report::aws_calls(&operator.metrics());
-    let quiet_for = args
-        .resync_period
-        .mul_f64(f64::from(args.quiet_resyncs) * 1.15);
-    tokio::time::sleep(quiet_for).await;
-    let quiet_calls = report::delta(&quiet_before, &report::aws_calls(&operator.metrics()));
+    tokio::time::sleep(args.settle).await;
     let rest = process::sample(pid).context("operator exited")?;
+
+    // Quiet phase: a restarted operator (a full pass over everything, as after an upgrade) with a
+    // short resync period, watched until it has compared every resource with AWS
+    // 1 + quiet_resyncs times. Nothing changed, so it must write nothing.
+    drop(operator);
+    let operator = e2e::Operator::start_path(
+        &args.operator_bin,
+        &ns,
+        &["--concurrency", &concurrency, "--resync-period", &resync],
+    );
+    let t_restart = Instant::now();
+    let passes = u64::from(args.quiet_resyncs) + 1;
+    let quiet_deadline = args.resync_period.mul_f64(passes as f64 * 1.2)
+        + Duration::from_secs(300 + total as u64 / 20) * passes as u32;
+    let mut restart_pass = None;
+    loop {
+        let reconciles = report::reconciles(&operator.metrics());
+        if restart_pass.is_none() && reconciles >= total as u64 {
+            restart_pass = Some(t_restart.elapsed());
+        }
+        if reconciles >= passes * total as u64 {
+            break;
+        }
+        if t_restart.elapsed() > quiet_deadline {
+            bail!("only {reconciles} reconciles after the restart in {quiet_deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let quiet_seconds = t_restart.elapsed().as_secs_f64();
+    let quiet_metrics = operator.metrics();
+    let quiet_calls = report::delta(&report::Calls::new(), &report::aws_calls(&quiet_metrics));
+    let quiet_reconciles = report::reconciles(&quiet_metrics);
+    eprintln!(
+        "bench: after a restart, {quiet_reconciles} reconciles in {quiet_seconds:.0}s \
+         (first full pass {:.1}s)",
+        restart_pass.unwrap_or_default().as_secs_f64()
+    );
 
     eprintln!("bench: deleting everything");
     let t1 = Instant::now();
@@ -171,6 +204,9 @@ async fn main() -> anyhow::Result<()> {
         convergence_calls,
         quiet_resyncs: args.quiet_resyncs,
         resync_seconds: args.resync_period.as_secs_f64(),
+        restart_pass_seconds: restart_pass.unwrap_or_default().as_secs_f64(),
+        quiet_seconds,
+        quiet_reconciles,
         quiet_calls,
         delete_seconds: deleted_in.as_secs_f64(),
         direct_seconds: direct.seconds,

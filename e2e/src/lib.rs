@@ -344,7 +344,8 @@ impl Operator {
             .1
     }
 
-    /// AWS calls made so far, summed over operations, for `access` "read" or "write".
+    /// AWS calls made so far: for `access` "read" or "write", summed over operations; otherwise
+    /// of that one operation.
     pub fn aws_calls(&self, access: &str) -> u64 {
         sum_aws_calls(&self.metrics(), access)
     }
@@ -375,9 +376,13 @@ impl Drop for Operator {
     }
 }
 
-/// Sums `aso_aws_calls_total` samples with the given access label.
+/// Sums `aso_aws_calls_total` samples with the given access label ("read", "write") or
+/// operation (e.g. "GetQueueUrl").
 pub fn sum_aws_calls(metrics: &str, access: &str) -> u64 {
-    let needle = format!("access=\"{access}\"");
+    let needle = match access {
+        "read" | "write" => format!("access=\"{access}\""),
+        operation => format!("operation=\"{operation}\""),
+    };
     metrics
         .lines()
         .filter(|l| l.starts_with("aso_aws_calls_total{") && l.contains(&needle))

@@ -273,9 +273,18 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
     s.wait_ready(&name).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let (writes, reads) = (op.aws_calls("write"), op.aws_calls("read"));
+    let (writes, reads, url_lookups) = (
+        op.aws_calls("write"),
+        op.aws_calls("read"),
+        op.aws_calls("GetQueueUrl"),
+    );
     tokio::time::sleep(Duration::from_secs(7)).await;
     let (writes_after, reads_after) = (op.aws_calls("write"), op.aws_calls("read"));
+    assert_eq!(
+        op.aws_calls("GetQueueUrl"),
+        url_lookups,
+        "resyncs looked up the queue URLs they have recorded"
+    );
     assert_eq!(
         writes_after,
         writes,
@@ -313,6 +322,23 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
     assert!(tagged.is_some(), "the removed tag was not restored");
     let reasons = event_reasons(&s.env.kube, &s.ns, &name).await;
     assert!(reasons.iter().any(|r| r == "DriftCorrected"), "{reasons:?}");
+
+    // Deleted behind the operator's back: the URL in status leads nowhere, the name decides, and
+    // the queue is created again.
+    s.sqs.delete_queue().queue_url(&url).send().await.unwrap();
+    let recreated = wait_until(TIMEOUT, || async {
+        let created = event_reasons(&s.env.kube, &s.ns, &name)
+            .await
+            .iter()
+            .filter(|r| *r == "Created")
+            .count();
+        (created >= 2 && s.url(&name).await.is_some()).then_some(())
+    })
+    .await;
+    assert!(
+        recreated.is_some(),
+        "the deleted queue was not created again"
+    );
 
     s.delete(&name).await;
     s.wait_queue_gone(&name).await;

@@ -11,7 +11,7 @@ use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DynamicObject, Patch, PatchParams},
+    api::{ObjectMeta, Patch, PatchParams},
     runtime::{
         Controller, WatchStreamExt,
         controller::{self, Action},
@@ -33,7 +33,7 @@ use crate::{
     outputs,
     ownership::{self, Owner},
     policy::{self, DeletionPolicy},
-    references::{self, RefKind, Resolved},
+    references::{self, RefKind, RefObject, Resolved},
     resource::{AwsResource, Readiness},
     server,
     status::ResourceStatus,
@@ -84,10 +84,12 @@ struct Context<K: AwsResource> {
     aws: K::Client,
     settings: Settings,
     metrics: Metrics,
+    /// Aggregates repeated Warnings into series; it keeps each published Event for six minutes.
     recorder: Recorder,
-    config_maps: Store<ConfigMap>,
+    reporter: Reporter,
+    config_maps: outputs::Fingerprints,
     /// Watch caches of the kinds `K` refers to.
-    ref_caches: BTreeMap<&'static str, (RefKind, Store<DynamicObject>)>,
+    ref_caches: BTreeMap<&'static str, (RefKind, Store<RefObject>)>,
     /// Who refers to whom, to wake dependents when a referenced resource changes.
     dependents: Arc<references::Dependents<K>>,
     /// Consecutive retryable failures per object uid, for exponential backoff.
@@ -122,24 +124,29 @@ pub async fn run<K: AwsResource>(
     .applied_objects()
     .predicate_filter(worth_reconciling::<K>, Default::default());
 
-    // Only our own ConfigMaps are cached. Only a deleted one wakes its owner (to re-create it):
-    // our own writes must not cost a second reconcile, and other edits are undone at resync.
-    let (cm_reader, cm_writer) = reflector::store();
+    // Only our own ConfigMaps are watched, and only their fingerprints kept. Only a deleted one
+    // wakes its owner (to re-create it): our own writes must not cost a second reconcile, and
+    // other edits are undone at resync.
+    let cm_fingerprints = outputs::Fingerprints::default();
     let selector = format!("{}={kind}", outputs::KIND_LABEL);
-    let cm_trigger = reflector(
-        cm_writer,
-        watcher(config_maps, watcher::Config::default().labels(&selector))
-            .modify(strip_unread_metadata),
-    )
-    .inspect(listed(&ready))
-    .default_backoff()
-    .filter_map(|event| {
-        future::ready(match event {
-            Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
+    let cm_trigger = watcher(config_maps, watcher::Config::default().labels(&selector))
+        .inspect({
+            let fingerprints = cm_fingerprints.clone();
+            move |event| {
+                if let Ok(event) = event {
+                    fingerprints.observe(event);
+                }
+            }
         })
-    });
+        .inspect(listed(&ready))
+        .default_backoff()
+        .filter_map(|event| {
+            future::ready(match event {
+                Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+        });
 
     // Each kind this one refers to is cached (status only matters), and its changes wake the
     // resources that refer to it.
@@ -147,16 +154,22 @@ pub async fn run<K: AwsResource>(
     let mut ref_triggers = Vec::new();
     for ref_kind in K::REFERENCED_KINDS {
         let ar = ref_kind.api_resource();
-        let api: Api<DynamicObject> = match &settings.watch_namespace {
+        let api: Api<RefObject> = match &settings.watch_namespace {
             Some(ns) => Api::namespaced_with(kube.clone(), ns, &ar),
             None => Api::all_with(kube.clone(), &ar),
         };
         let ref_writer = reflector::store::Writer::new(ar.clone());
         let ref_reader = ref_writer.as_reader();
-        let status_only = |o: &mut DynamicObject| {
-            strip_unread_metadata(o);
-            if let Some(data) = o.data.as_object_mut() {
-                data.retain(|k, _| k == "status");
+        let status_only = |o: &mut RefObject| {
+            o.types = None;
+            o.metadata = ObjectMeta {
+                name: o.metadata.name.take(),
+                namespace: o.metadata.namespace.take(),
+                deletion_timestamp: o.metadata.deletion_timestamp.take(),
+                ..ObjectMeta::default()
+            };
+            if let Some(status) = o.status.as_mut() {
+                status.keep_readiness();
             }
         };
         let stream = reflector(
@@ -168,19 +181,18 @@ pub async fn run<K: AwsResource>(
         ref_triggers.push((*ref_kind, ar, references::changes(stream)));
     }
 
+    let reporter = Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let ctx = Arc::new(Context::<K> {
         aws: K::client(aws),
         kube: kube.clone(),
-        recorder: Recorder::new(
-            kube,
-            Reporter {
-                controller: MANAGER.into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        ),
+        recorder: Recorder::new(kube, reporter.clone()),
+        reporter,
         settings: settings.clone(),
         metrics,
-        config_maps: cm_reader,
+        config_maps: cm_fingerprints,
         ref_caches,
         dependents: Arc::default(),
         failures: Mutex::default(),
@@ -192,7 +204,7 @@ pub async fn run<K: AwsResource>(
         .with_config(controller::Config::default().concurrency(settings.concurrency));
     for (ref_kind, ar, stream) in ref_triggers {
         let dependents = ctx.dependents.clone();
-        let mapper = move |target: DynamicObject| {
+        let mapper = move |target: RefObject| {
             dependents.of(
                 &target.namespace().unwrap_or_default(),
                 ref_kind.kind,
@@ -704,7 +716,13 @@ async fn publish<K: AwsResource>(
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+    // Normal events (Created, Updated, Deleted, ...) mark one-off transitions: a Recorder without
+    // history sends them, so a burst of creates is not held in memory for six minutes.
+    let recorder = match type_ {
+        EventType::Warning => ctx.recorder.clone(),
+        EventType::Normal => Recorder::new(ctx.kube.clone(), ctx.reporter.clone()),
+    };
+    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
         warn!(error = %e, "publishing event failed");
     }
 }

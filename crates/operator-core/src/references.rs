@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures::{Stream, StreamExt, stream};
 use kube::{
     ResourceExt,
-    api::{ApiResource, DynamicObject},
+    api::ApiResource,
+    core::{NotUsed, Object},
     runtime::reflector::{ObjectRef, Store},
     runtime::watcher,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::GROUP;
 
@@ -49,12 +51,38 @@ impl Reference {
     }
 }
 
+/// A referenced resource as its dependents' watch cache holds it: metadata and the part of
+/// its status references use (readiness and ARN); its spec is never read, nor kept.
+pub type RefObject = Object<NotUsed, RefStatus>;
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct RefStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<RefCondition>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct RefCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RefStatus {
+    /// Keeps only the Ready condition, the one references look at.
+    pub fn keep_readiness(&mut self) {
+        self.conditions.retain(|c| c.type_ == "Ready");
+    }
+}
+
 /// What a Ready referenced resource reports.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Target {
     pub arn: String,
-    /// The referenced resource's whole status, for kind-specific fields.
-    pub status: serde_json::Value,
 }
 
 /// The references of one resource, resolved.
@@ -85,7 +113,7 @@ pub struct Unresolved {
 pub fn resolve(
     namespace: &str,
     references: &[Reference],
-    caches: &BTreeMap<&'static str, (RefKind, Store<DynamicObject>)>,
+    caches: &BTreeMap<&'static str, (RefKind, Store<RefObject>)>,
 ) -> Result<Resolved, Unresolved> {
     let mut resolved = Resolved::default();
     for reference in references {
@@ -121,34 +149,22 @@ pub fn resolve(
 }
 
 /// The target of a Ready object, or the reason it is not Ready.
-fn ready_target(obj: &DynamicObject) -> Result<Target, String> {
-    let status = obj.data.get("status").cloned().unwrap_or_default();
-    let ready = status
-        .get("conditions")
-        .and_then(|c| c.as_array())
-        .and_then(|c| {
-            c.iter()
-                .find(|c| c.get("type").and_then(|t| t.as_str()) == Some("Ready"))
-        });
-    let Some(ready) = ready else {
+fn ready_target(obj: &RefObject) -> Result<Target, String> {
+    let Some(status) = &obj.status else {
         return Err("no status yet".into());
     };
-    if ready.get("status").and_then(|s| s.as_str()) != Some("True") {
-        return Err(ready
-            .get("reason")
-            .and_then(|r| r.as_str())
-            .unwrap_or("Unknown")
-            .to_owned());
+    let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") else {
+        return Err("no status yet".into());
+    };
+    if ready.status != "True" {
+        return Err(ready.reason.clone().unwrap_or_else(|| "Unknown".into()));
     }
-    let arn = status
-        .get("arn")
-        .and_then(|a| a.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    if arn.is_empty() {
-        return Err("no ARN yet".into());
+    match status.arn.as_deref() {
+        Some(arn) if !arn.is_empty() => Ok(Target {
+            arn: arn.to_owned(),
+        }),
+        _ => Err("no ARN yet".into()),
     }
-    Ok(Target { arn, status })
 }
 
 type TargetKey = (String, &'static str, String);
@@ -180,7 +196,7 @@ impl<K: kube::Resource<DynamicType = ()>> Default for Dependents<K> {
 impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     pub fn record(&self, obj: &K, references: &[Reference]) {
         let namespace = obj.meta().namespace.clone().unwrap_or_default();
-        let dependent = ObjectRef::from_obj(obj);
+        let dependent = key(obj);
         let targets: Vec<TargetKey> = references
             .iter()
             .map(|r| (namespace.clone(), r.kind, r.name.clone()))
@@ -200,7 +216,7 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     }
 
     pub fn forget(&self, obj: &K) {
-        let dependent = ObjectRef::from_obj(obj);
+        let dependent = key(obj);
         let mut index = self.index.lock().expect("poisoned");
         for target in index.by_dependent.remove(&dependent).unwrap_or_default() {
             if let Some(set) = index.by_target.get_mut(&target) {
@@ -222,11 +238,21 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     }
 }
 
+/// Name and namespace only: the index needs neither uid nor resourceVersion.
+fn key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectRef<K> {
+    let meta = obj.meta();
+    let dependent = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
+    match meta.namespace.as_deref() {
+        Some(ns) => dependent.within(ns),
+        None => dependent,
+    }
+}
+
 /// A referenced object matters to its dependents only through its readiness and ARN, and its
 /// deletion: passes on objects whose readiness or ARN changed, and every deleted object.
-pub fn changes<S>(events: S) -> impl Stream<Item = Result<DynamicObject, watcher::Error>>
+pub fn changes<S>(events: S) -> impl Stream<Item = Result<RefObject, watcher::Error>>
 where
-    S: Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>>,
+    S: Stream<Item = Result<watcher::Event<RefObject>, watcher::Error>>,
 {
     let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
     events.flat_map(move |event| {
@@ -247,7 +273,7 @@ where
     })
 }
 
-fn readiness_fingerprint(obj: &DynamicObject) -> u64 {
+fn readiness_fingerprint(obj: &RefObject) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     match ready_target(obj) {
@@ -284,15 +310,15 @@ mod tests {
         assert!(deps.of("ns", "SNSTopic", "orders").is_empty());
     }
 
-    fn object(status: serde_json::Value) -> DynamicObject {
-        let ar = RefKind {
-            kind: "SNSTopic",
-            plural: "snstopics",
-        }
-        .api_resource();
-        let mut obj = DynamicObject::new("orders", &ar).within("ns");
-        obj.data = json!({ "status": status });
-        obj
+    fn object(status: serde_json::Value) -> RefObject {
+        serde_json::from_value(json!({
+            "apiVersion": "service-operator.aws/v1alpha1",
+            "kind": "SNSTopic",
+            "metadata": {"name": "orders", "namespace": "ns"},
+            "spec": {"name": "orders", "tags": {"team": "a"}},
+            "status": status,
+        }))
+        .unwrap()
     }
 
     #[tokio::test]
@@ -332,6 +358,23 @@ mod tests {
         assert_eq!(
             ready_target(&object(json!({}))).unwrap_err(),
             "no status yet"
+        );
+    }
+
+    #[test]
+    fn cache_entry_keeps_only_readiness_and_arn() {
+        let mut obj = object(json!({
+            "arn": "arn:x",
+            "topicName": "orders",
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Available", "message": "long text"},
+                {"type": "Synced", "status": "True", "reason": "Synced"}
+            ]
+        }));
+        obj.status.as_mut().unwrap().keep_readiness();
+        assert_eq!(
+            serde_json::to_value(&obj.status).unwrap(),
+            json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}]})
         );
     }
 }

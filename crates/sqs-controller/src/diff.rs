@@ -109,6 +109,14 @@ pub fn sibling_arn(arn: &str, name: &str) -> String {
     }
 }
 
+/// The URL of the queue called `name` next to the queue at `url` (same account and region).
+pub fn sibling_url(url: &str, name: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => name.to_owned(),
+    }
+}
+
 /// The redrive policy the spec asks for, if it manages one. `Some(None)` removes it.
 /// `referenced` is the resolved ARN of `redrivePolicy.deadLetterQueue`.
 pub fn desired_redrive(
@@ -550,6 +558,17 @@ mod tests {
         );
         assert_eq!(a.get("VisibilityTimeout").map(String::as_str), Some("30"));
         assert!(!create_attributes(&spec(), None).contains_key("FifoQueue"));
+    }
+
+    #[test]
+    fn sibling_url_replaces_the_name() {
+        assert_eq!(
+            sibling_url(
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+                "orders-dlq"
+            ),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use operator_core::{
     ownership::TAG_UID,
     references::{RefKind, Reference, Resolved},
 };
-use tracing::instrument;
+use tracing::{debug, instrument};
 
 use crate::{
     diff::{self, Change, ObservedDeadLetterQueue, ObservedQueue, Redrive},
@@ -63,7 +63,8 @@ impl AwsResource for SQSQueue {
         client: &Client,
         _refs: &Resolved,
     ) -> Result<Option<ObservedQueue>, AwsError> {
-        let Some(found) = lookup(client, &self.queue_name()).await? else {
+        let recorded_url = self.recorded_url();
+        let Some(found) = lookup(client, &self.queue_name(), recorded_url).await? else {
             return Ok(None);
         };
         let mut observed = observed_queue(found);
@@ -72,15 +73,18 @@ impl AwsResource for SQSQueue {
             r.dead_letter_target_arn == diff::sibling_arn(&observed.arn, &dlq_name)
         });
         if self.spec.usedeadletter_queue || points_at_dlq {
-            observed.dead_letter_queue =
-                lookup(client, &dlq_name)
-                    .await?
-                    .map(|dlq| ObservedDeadLetterQueue {
-                        arn: dlq.attribute("QueueArn").unwrap_or_default(),
-                        name: dlq.name,
-                        url: dlq.url,
-                        tags: dlq.tags,
-                    });
+            observed.dead_letter_queue = lookup(
+                client,
+                &dlq_name,
+                Some(&diff::sibling_url(&observed.url, &dlq_name)),
+            )
+            .await?
+            .map(|dlq| ObservedDeadLetterQueue {
+                arn: dlq.attribute("QueueArn").unwrap_or_default(),
+                name: dlq.name,
+                url: dlq.url,
+                tags: dlq.tags,
+            });
         }
         Ok(Some(observed))
     }
@@ -297,7 +301,7 @@ impl SQSQueue {
         tags: &BTreeMap<String, String>,
     ) -> Result<String, AwsError> {
         let name = self.dead_letter_queue_name();
-        if let Some(existing) = lookup(client, &name).await? {
+        if let Some(existing) = lookup(client, &name, None).await? {
             if existing.tags.get(TAG_UID) != tags.get(TAG_UID) {
                 return Err(not_owned_dead_letter_queue(&name));
             }
@@ -356,25 +360,57 @@ impl Found {
     }
 }
 
+/// Finds a queue by name. `known_url`, the URL recorded in status, saves the GetQueueUrl call at
+/// every resync; when the queue is not found there, the name decides.
 #[instrument(skip(client))]
-async fn lookup(client: &Client, name: &str) -> Result<Option<Found>, AwsError> {
+async fn lookup(
+    client: &Client,
+    name: &str,
+    known_url: Option<&str>,
+) -> Result<Option<Found>, AwsError> {
+    if let Some(url) = known_url.filter(|u| u.rsplit('/').next() == Some(name)) {
+        match attributes(client, url).await? {
+            Some(attributes) => return found(client, name, url.to_owned(), attributes).await,
+            None => debug!(url, "recorded queue URL not found; looking the name up"),
+        }
+    }
     let url = match client.get_queue_url().queue_name(name).send().await {
         Ok(out) => out.queue_url.unwrap_or_default(),
         Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
         Err(e) => return Err(from_sdk(e)),
     };
-    let attributes = match client
+    // None: deleted between the two calls.
+    match attributes(client, &url).await? {
+        Some(attributes) => found(client, name, url, attributes).await,
+        None => Ok(None),
+    }
+}
+
+/// Every attribute of the queue at `url`; None when there is no such queue.
+async fn attributes(
+    client: &Client,
+    url: &str,
+) -> Result<Option<HashMap<QueueAttributeName, String>>, AwsError> {
+    match client
         .get_queue_attributes()
-        .queue_url(&url)
+        .queue_url(url)
         .attribute_names(QueueAttributeName::All)
         .send()
         .await
     {
-        Ok(out) => out.attributes.unwrap_or_default(),
-        // Deleted between the two calls.
-        Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
-        Err(e) => return Err(from_sdk(e)),
-    };
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e) if is_not_found(&e, NOT_FOUND) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
+}
+
+/// Completes a found queue with its tags.
+async fn found(
+    client: &Client,
+    name: &str,
+    url: String,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> Result<Option<Found>, AwsError> {
     let tags = match client.list_queue_tags().queue_url(&url).send().await {
         Ok(out) => out.tags.unwrap_or_default().into_iter().collect(),
         Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),

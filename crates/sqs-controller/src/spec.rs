@@ -183,4 +183,9 @@ impl SQSQueue {
     pub fn dead_letter_queue_name(&self) -> String {
         crate::naming::dead_letter_queue_name(&self.queue_name())
     }
+
+    /// The queue URL the last reconcile recorded in status.
+    pub fn recorded_url(&self) -> Option<&str> {
+        self.status.as_ref()?.fields.queue_url.as_deref()
+    }
 }
