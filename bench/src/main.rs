@@ -181,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("bench: deleting everything");
     let t1 = Instant::now();
     delete(&env.kube, &ns, &items, args.apply_concurrency).await?;
-    wait_all_gone(&env.kube, &ns, &env.aws, &prefix).await?;
+    wait_all_gone(&env.kube, &ns, &env.aws, &prefix, total).await?;
     let deleted_in = t1.elapsed();
     drop(operator);
 
@@ -279,30 +279,44 @@ async fn delete(kube: &Client, ns: &str, items: &[Item], concurrency: usize) -> 
     Ok(())
 }
 
-/// Waits until no resource is left in the namespace and no topic or queue with the prefix in AWS.
+/// Waits until no resource is left in the namespace, then until no topic or queue with the
+/// prefix is left in AWS. Polls with cheap calls: a one-item list for the count, and AWS only
+/// once Kubernetes is empty, so that the waiting does not slow down what it waits for.
 async fn wait_all_gone(
     kube: &Client,
     ns: &str,
     aws: &aws_config::SdkConfig,
     prefix: &str,
+    total: usize,
 ) -> anyhow::Result<()> {
-    let sns = aws_sdk_sns::Client::new(aws);
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let deadline = Instant::now() + Duration::from_secs(1800);
+    let deadline = Instant::now() + Duration::from_secs(1800 + total as u64 / 10);
     loop {
         let mut left = 0;
         for kind in Kind::ALL {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(kube.clone(), ns, &kind.api_resource());
-            left += api.list_metadata(&ListParams::default()).await?.items.len();
+            let page = api.list_metadata(&ListParams::default().limit(1)).await?;
+            left += page.items.len() as i64 + page.metadata.remaining_item_count.unwrap_or(0);
         }
-        let topics: Vec<String> = sns
+        if left == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{left} resources still exist in Kubernetes after deletion");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let sns = aws_sdk_sns::Client::new(aws);
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    loop {
+        let topics: Vec<_> = sns
             .list_topics()
             .into_paginator()
             .items()
             .send()
             .try_collect()
-            .await?
+            .await?;
+        let topics = topics
             .into_iter()
             .filter_map(|t| t.topic_arn)
             .filter(|arn| {
@@ -310,20 +324,21 @@ async fn wait_all_gone(
                     .next()
                     .is_some_and(|n| n.starts_with(&format!("{prefix}-")))
             })
-            .collect();
+            .count();
         let queues = sqs
             .list_queues()
             .queue_name_prefix(format!("{prefix}-"))
             .max_results(1000)
             .send()
-            .await?;
-        left += topics.len() + queues.queue_urls().len();
-        if left == 0 {
+            .await?
+            .queue_urls()
+            .len();
+        if topics + queues == 0 {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{left} resources still exist after deletion");
+            bail!("{topics} topics and {queues} queues still exist in AWS after deletion");
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

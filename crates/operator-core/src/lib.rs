@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod conditions;
 pub mod errors;
+pub mod gate;
 pub mod json;
 pub mod metrics;
 pub mod operator;

@@ -16,7 +16,7 @@ use kube::{
     runtime::watcher,
 };
 
-use crate::MANAGER;
+use crate::{MANAGER, gate::Listed};
 
 /// Label on every outputs ConfigMap, so each controller watches only its own.
 pub const KIND_LABEL: &str = "service-operator.aws/kind";
@@ -54,20 +54,10 @@ pub fn config_map<K: Resource<DynamicType = ()>>(
 /// What each outputs ConfigMap in the cluster holds, as a fingerprint of the parts the operator
 /// writes: enough to skip writing one that is already current, at about 150 bytes per ConfigMap
 /// where caching the ConfigMap itself costs 2.3 KB. Fed by the ConfigMap watch.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Fingerprints {
     index: Arc<Mutex<Index>>,
-    /// True once the first list is in: before that, "not current" would mean "not known yet".
-    listed: tokio::sync::watch::Sender<bool>,
-}
-
-impl Default for Fingerprints {
-    fn default() -> Self {
-        Self {
-            index: Arc::default(),
-            listed: tokio::sync::watch::Sender::new(false),
-        }
-    }
+    pub listed: Listed,
 }
 
 #[derive(Default)]
@@ -88,10 +78,10 @@ impl Fingerprints {
                 }
             }
             watcher::Event::InitDone => {
+                self.listed.open();
                 if let Some(relisted) = index.relisting.take() {
                     index.current = relisted;
                 }
-                self.listed.send_replace(true);
             }
             watcher::Event::Apply(cm) => {
                 index.current.insert(key(cm), fingerprint(cm));
@@ -140,8 +130,6 @@ pub async fn export(
     cluster: &Fingerprints,
     desired: ConfigMap,
 ) -> kube::Result<bool> {
-    // Never closed: `cluster` holds the sender.
-    let _ = cluster.listed.subscribe().wait_for(|listed| *listed).await;
     if cluster.is_current(&desired) {
         return Ok(false);
     }

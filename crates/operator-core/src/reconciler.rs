@@ -11,13 +11,13 @@ use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{ObjectMeta, Patch, PatchParams},
+    api::{Patch, PatchParams},
     runtime::{
         Controller, WatchStreamExt,
         controller::{self, Action},
         events::{Event, EventType, Recorder, Reporter},
         finalizer::{self, finalizer},
-        reflector::{self, Store, reflector},
+        reflector::{self, reflector},
         watcher,
     },
 };
@@ -33,7 +33,7 @@ use crate::{
     outputs,
     ownership::{self, Owner},
     policy::{self, DeletionPolicy},
-    references::{self, RefKind, RefObject, Resolved},
+    references::{self, RefObject, Resolved},
     resource::{AwsResource, Readiness},
     server,
     status::ResourceStatus,
@@ -88,8 +88,8 @@ struct Context<K: AwsResource> {
     recorder: Recorder,
     reporter: Reporter,
     config_maps: outputs::Fingerprints,
-    /// Watch caches of the kinds `K` refers to.
-    ref_caches: BTreeMap<&'static str, (RefKind, Store<RefObject>)>,
+    /// Readiness and ARN of the kinds `K` refers to.
+    ref_indexes: BTreeMap<&'static str, references::RefIndex>,
     /// Who refers to whom, to wake dependents when a referenced resource changes.
     dependents: Arc<references::Dependents<K>>,
     /// Consecutive retryable failures per object uid, for exponential backoff.
@@ -148,9 +148,9 @@ pub async fn run<K: AwsResource>(
             })
         });
 
-    // Each kind this one refers to is cached (status only matters), and its changes wake the
-    // resources that refer to it.
-    let mut ref_caches = BTreeMap::new();
+    // For each kind this one refers to, an index of readiness and ARN by name, fed by a watch;
+    // its changes wake exactly the resources that refer to it.
+    let mut ref_indexes = BTreeMap::new();
     let mut ref_triggers = Vec::new();
     for ref_kind in K::REFERENCED_KINDS {
         let ar = ref_kind.api_resource();
@@ -158,27 +158,10 @@ pub async fn run<K: AwsResource>(
             Some(ns) => Api::namespaced_with(kube.clone(), ns, &ar),
             None => Api::all_with(kube.clone(), &ar),
         };
-        let ref_writer = reflector::store::Writer::new(ar.clone());
-        let ref_reader = ref_writer.as_reader();
-        let status_only = |o: &mut RefObject| {
-            o.types = None;
-            o.metadata = ObjectMeta {
-                name: o.metadata.name.take(),
-                namespace: o.metadata.namespace.take(),
-                deletion_timestamp: o.metadata.deletion_timestamp.take(),
-                ..ObjectMeta::default()
-            };
-            if let Some(status) = o.status.as_mut() {
-                status.keep_readiness();
-            }
-        };
-        let stream = reflector(
-            ref_writer,
-            watcher(api, watcher::Config::default().any_semantic()).modify(status_only),
-        )
-        .default_backoff();
-        ref_caches.insert(ref_kind.kind, (*ref_kind, ref_reader));
-        ref_triggers.push((*ref_kind, ar, references::changes(stream)));
+        let index = references::RefIndex::default();
+        let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        ref_triggers.push((*ref_kind, ar, references::changes(stream, index.clone())));
+        ref_indexes.insert(ref_kind.kind, index);
     }
 
     let reporter = Reporter {
@@ -193,7 +176,7 @@ pub async fn run<K: AwsResource>(
         settings: settings.clone(),
         metrics,
         config_maps: cm_fingerprints,
-        ref_caches,
+        ref_indexes,
         dependents: Arc::default(),
         failures: Mutex::default(),
     });
@@ -332,11 +315,27 @@ enum Synced<O> {
 
 async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
     let namespace = obj.namespace().unwrap_or_default();
+    // Before the first complete lists, a missing entry is unknown, not absent: wait rather than
+    // write a status (or a ConfigMap) from a half-filled cache.
     let references = obj.references();
+    let unlisted = references
+        .iter()
+        .find(|r| {
+            ctx.ref_indexes
+                .get(r.kind)
+                .is_some_and(|index| !index.listed.is_done())
+        })
+        .map(|r| r.kind)
+        .or((!ctx.config_maps.listed.is_done()).then_some("ConfigMap"));
+    if let Some(kind) = unlisted {
+        return Err(Error::Pending(format!(
+            "waiting for the first list of {kind} objects"
+        )));
+    }
     if !references.is_empty() {
         ctx.dependents.record(obj, &references);
     }
-    let refs = match references::resolve(&namespace, &references, &ctx.ref_caches) {
+    let refs = match references::resolve(&namespace, &references, &ctx.ref_indexes) {
         Ok(refs) => refs,
         Err(unresolved) => {
             // Not an error: the reference's watch wakes this resource when it changes.

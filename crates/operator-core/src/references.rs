@@ -2,19 +2,22 @@
 //! name, a queue to its dead-letter queue): resolved from the watch cache, never by an API
 //! round-trip, and a resource waiting on one is woken when it changes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use futures::{Stream, StreamExt, stream};
 use kube::{
     ResourceExt,
     api::ApiResource,
     core::{NotUsed, Object},
-    runtime::reflector::{ObjectRef, Store},
+    runtime::reflector::ObjectRef,
     runtime::watcher,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::GROUP;
+use crate::{GROUP, gate::Listed};
 
 /// A kind that resources can refer to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,8 +54,8 @@ impl Reference {
     }
 }
 
-/// A referenced resource as its dependents' watch cache holds it: metadata and the part of
-/// its status references use (readiness and ARN); its spec is never read, nor kept.
+/// A referenced resource as its dependents' watch reads it: metadata and the part of its status
+/// references use (readiness and ARN); its spec is skipped.
 pub type RefObject = Object<NotUsed, RefStatus>;
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
@@ -70,13 +73,6 @@ pub struct RefCondition {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-}
-
-impl RefStatus {
-    /// Keeps only the Ready condition, the one references look at.
-    pub fn keep_readiness(&mut self) {
-        self.conditions.retain(|c| c.type_ == "Ready");
-    }
 }
 
 /// What a Ready referenced resource reports.
@@ -109,41 +105,119 @@ pub struct Unresolved {
     pub message: String,
 }
 
-/// Resolves every reference from the caches, or says which one is missing or not Ready.
+/// What resolution needs of every object of one referenced kind, kept from its watch: the
+/// target when it is Ready, else why not. About 150 bytes an object, where caching the object
+/// costs a kilobyte or more.
+#[derive(Clone, Default)]
+pub struct RefIndex {
+    state: Arc<Mutex<IndexState>>,
+    pub listed: Listed,
+}
+
+type ObjectKey = (String, String);
+
+#[derive(Default)]
+struct IndexState {
+    current: HashMap<ObjectKey, Entry>,
+    /// Filled during a (re)list, then replaces `current`.
+    relisting: Option<HashMap<ObjectKey, Entry>>,
+}
+
+#[derive(Clone, PartialEq)]
+struct Entry {
+    target: Result<Target, String>,
+    deleting: bool,
+}
+
+impl RefIndex {
+    /// Records a watch event; whether the object's dependents should hear of it (its readiness
+    /// or ARN changed, or it was deleted).
+    pub fn observe(&self, event: &watcher::Event<RefObject>) -> bool {
+        let mut state = self.state.lock().expect("poisoned");
+        match event {
+            watcher::Event::Init => {
+                state.relisting = Some(HashMap::new());
+                false
+            }
+            watcher::Event::InitApply(obj) => {
+                let (key, entry) = (key(obj), entry(obj));
+                let changed = state.current.get(&key) != Some(&entry);
+                if let Some(relisting) = state.relisting.as_mut() {
+                    relisting.insert(key, entry);
+                }
+                changed
+            }
+            watcher::Event::InitDone => {
+                if let Some(relisted) = state.relisting.take() {
+                    state.current = relisted;
+                }
+                self.listed.open();
+                false
+            }
+            watcher::Event::Apply(obj) => {
+                let entry = entry(obj);
+                state.current.insert(key(obj), entry.clone()) != Some(entry)
+            }
+            watcher::Event::Delete(obj) => {
+                state.current.remove(&key(obj));
+                true
+            }
+        }
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<Result<Target, String>> {
+        let state = self.state.lock().expect("poisoned");
+        let key = (namespace.to_owned(), name.to_owned());
+        state.current.get(&key).map(|e| e.target.clone())
+    }
+}
+
+fn key(obj: &RefObject) -> ObjectKey {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn entry(obj: &RefObject) -> Entry {
+    Entry {
+        target: ready_target(obj),
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// Resolves every reference from the indexes, or says which one is missing or not Ready.
 pub fn resolve(
     namespace: &str,
     references: &[Reference],
-    caches: &BTreeMap<&'static str, (RefKind, Store<RefObject>)>,
+    indexes: &BTreeMap<&'static str, RefIndex>,
 ) -> Result<Resolved, Unresolved> {
     let mut resolved = Resolved::default();
     for reference in references {
-        let Some((kind, store)) = caches.get(reference.kind) else {
+        let Some(index) = indexes.get(reference.kind) else {
             return Err(Unresolved {
                 reason: "ReferenceUnsupported",
                 message: format!("references to {} are not supported here", reference.kind),
             });
         };
-        let key = ObjectRef::new_with(&reference.name, kind.api_resource()).within(namespace);
-        let Some(obj) = store.get(&key) else {
-            return Err(Unresolved {
-                reason: "ReferenceNotFound",
-                message: format!(
-                    "{} {:?} does not exist in namespace {namespace}",
-                    reference.kind, reference.name
-                ),
-            });
-        };
-        resolved.insert(
-            reference.clone(),
-            ready_target(&obj).map_err(|state| Unresolved {
-                reason: "ReferenceNotReady",
-                message: format!(
-                    "{} {:?} is not Ready ({state})",
-                    reference.kind,
-                    obj.name_any()
-                ),
-            })?,
-        );
+        match index.get(namespace, &reference.name) {
+            None => {
+                return Err(Unresolved {
+                    reason: "ReferenceNotFound",
+                    message: format!(
+                        "{} {:?} does not exist in namespace {namespace}",
+                        reference.kind, reference.name
+                    ),
+                });
+            }
+            Some(Err(state)) => {
+                return Err(Unresolved {
+                    reason: "ReferenceNotReady",
+                    message: format!(
+                        "{} {:?} is not Ready ({state})",
+                        reference.kind, reference.name
+                    ),
+                });
+            }
+            Some(Ok(target)) => resolved.insert(reference.clone(), target),
+        }
     }
     Ok(resolved)
 }
@@ -196,7 +270,7 @@ impl<K: kube::Resource<DynamicType = ()>> Default for Dependents<K> {
 impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     pub fn record(&self, obj: &K, references: &[Reference]) {
         let namespace = obj.meta().namespace.clone().unwrap_or_default();
-        let dependent = key(obj);
+        let dependent = dependent_key(obj);
         let targets: Vec<TargetKey> = references
             .iter()
             .map(|r| (namespace.clone(), r.kind, r.name.clone()))
@@ -216,7 +290,7 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     }
 
     pub fn forget(&self, obj: &K) {
-        let dependent = key(obj);
+        let dependent = dependent_key(obj);
         let mut index = self.index.lock().expect("poisoned");
         for target in index.by_dependent.remove(&dependent).unwrap_or_default() {
             if let Some(set) = index.by_target.get_mut(&target) {
@@ -239,7 +313,7 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
 }
 
 /// Name and namespace only: the index needs neither uid nor resourceVersion.
-fn key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectRef<K> {
+fn dependent_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectRef<K> {
     let meta = obj.meta();
     let dependent = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
     match meta.namespace.as_deref() {
@@ -248,40 +322,34 @@ fn key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectRef<K> {
     }
 }
 
-/// A referenced object matters to its dependents only through its readiness and ARN, and its
-/// deletion: passes on objects whose readiness or ARN changed, and every deleted object.
-pub fn changes<S>(events: S) -> impl Stream<Item = Result<RefObject, watcher::Error>>
+/// Feeds `index` from a watch of referenced objects and passes on the objects whose dependents
+/// should hear of them: readiness or ARN changed, or deleted.
+pub fn changes<S>(
+    events: S,
+    index: RefIndex,
+) -> impl Stream<Item = Result<RefObject, watcher::Error>>
 where
     S: Stream<Item = Result<watcher::Event<RefObject>, watcher::Error>>,
 {
-    let mut seen: HashMap<(Option<String>, String), u64> = HashMap::new();
     events.flat_map(move |event| {
         let passed = match event {
-            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                let fingerprint = readiness_fingerprint(&obj);
-                let key = (obj.namespace(), obj.name_any());
-                (seen.insert(key, fingerprint) != Some(fingerprint)).then_some(Ok(obj))
+            Ok(event) => {
+                let changed = index.observe(&event);
+                match event {
+                    watcher::Event::Apply(obj)
+                    | watcher::Event::InitApply(obj)
+                    | watcher::Event::Delete(obj)
+                        if changed =>
+                    {
+                        Some(Ok(obj))
+                    }
+                    _ => None,
+                }
             }
-            Ok(watcher::Event::Delete(obj)) => {
-                seen.remove(&(obj.namespace(), obj.name_any()));
-                Some(Ok(obj))
-            }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
             Err(e) => Some(Err(e)),
         };
         stream::iter(passed)
     })
-}
-
-fn readiness_fingerprint(obj: &RefObject) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    match ready_target(obj) {
-        Ok(target) => target.arn.hash(&mut h),
-        Err(reason) => reason.hash(&mut h),
-    }
-    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
-    h.finish()
 }
 
 #[cfg(test)]
@@ -310,6 +378,11 @@ mod tests {
         assert!(deps.of("ns", "SNSTopic", "orders").is_empty());
     }
 
+    const TOPIC: RefKind = RefKind {
+        kind: "SNSTopic",
+        plural: "snstopics",
+    };
+
     fn object(status: serde_json::Value) -> RefObject {
         serde_json::from_value(json!({
             "apiVersion": "service-operator.aws/v1alpha1",
@@ -337,7 +410,7 @@ mod tests {
             Ok(watcher::Event::Apply(not_ready)),
             Ok(watcher::Event::Delete(ready)),
         ]);
-        let passed: Vec<_> = changes(events).collect().await;
+        let passed: Vec<_> = changes(events, RefIndex::default()).collect().await;
         assert_eq!(passed.len(), 3, "{passed:?}");
     }
 
@@ -362,19 +435,49 @@ mod tests {
     }
 
     #[test]
-    fn cache_entry_keeps_only_readiness_and_arn() {
-        let mut obj = object(json!({
-            "arn": "arn:x",
-            "topicName": "orders",
-            "conditions": [
-                {"type": "Ready", "status": "True", "reason": "Available", "message": "long text"},
-                {"type": "Synced", "status": "True", "reason": "Synced"}
-            ]
-        }));
-        obj.status.as_mut().unwrap().keep_readiness();
+    fn references_resolve_from_the_index_once_listed() {
+        let index = RefIndex::default();
+        let indexes = BTreeMap::from([("SNSTopic", index.clone())]);
+        let ready = object(
+            json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}]}),
+        );
+        let topic = |name: &str| {
+            [Reference {
+                kind: "SNSTopic",
+                name: name.into(),
+            }]
+        };
+        assert!(!index.observe(&watcher::Event::Init));
+        assert!(index.observe(&watcher::Event::InitApply(ready.clone())));
+        assert!(!index.listed.is_done());
+        assert!(!index.observe(&watcher::Event::InitDone));
+        assert!(index.listed.is_done());
+
+        let resolved = resolve("ns", &topic("orders"), &indexes).unwrap();
+        assert_eq!(resolved.arn(&TOPIC, "orders"), Some("arn:x"));
         assert_eq!(
-            serde_json::to_value(&obj.status).unwrap(),
-            json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}]})
+            resolve("ns", &topic("other"), &indexes).unwrap_err().reason,
+            "ReferenceNotFound"
+        );
+        assert_eq!(
+            resolve("elsewhere", &topic("orders"), &indexes)
+                .unwrap_err()
+                .reason,
+            "ReferenceNotFound"
+        );
+        let not_ready = object(
+            json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "False", "reason": "Updating"}]}),
+        );
+        assert!(index.observe(&watcher::Event::Apply(not_ready)));
+        let err = resolve("ns", &topic("orders"), &indexes).unwrap_err();
+        assert_eq!(err.reason, "ReferenceNotReady");
+        assert!(err.message.contains("Updating"), "{}", err.message);
+        assert!(index.observe(&watcher::Event::Delete(ready)));
+        assert_eq!(
+            resolve("ns", &topic("orders"), &indexes)
+                .unwrap_err()
+                .reason,
+            "ReferenceNotFound"
         );
     }
 }
