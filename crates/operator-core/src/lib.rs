@@ -32,6 +32,10 @@ pub use k8s_openapi;
 pub use kube;
 pub use schemars;
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// API group of every kind this operator serves.
 pub const GROUP: &str = "service-operator.aws";
 /// Prefix of every annotation, label, finalizer and AWS tag key this operator owns.
