@@ -53,13 +53,19 @@ pub fn aws_calls(metrics: &str) -> Calls {
     calls
 }
 
-/// Sums `aso_reconciles_total` over kinds.
+/// Reconciles that compared a resource with AWS: `aso_reconciles_total` over kinds, less those
+/// that only waited (error "Pending", e.g. for a cache's first list after a restart).
 pub fn reconciles(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("aso_reconciles_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    let sum = |prefix: &str, label: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let all = sum("aso_reconciles_total{", "");
+    let waited = sum("aso_reconcile_errors_total{", "error=\"Pending\"");
+    (all - waited).max(0.0) as u64
 }
 
 pub fn delta(before: &Calls, after: &Calls) -> Calls {
@@ -214,11 +220,13 @@ mod tests {
     }
 
     #[test]
-    fn reconciles_are_summed_over_kinds() {
+    fn reconciles_are_summed_over_kinds_less_the_waiting_ones() {
         let m = "# TYPE aso_reconciles counter\n\
                  aso_reconciles_total{kind=\"SQSQueue\"} 4\n\
-                 aso_reconciles_total{kind=\"SNSTopic\"} 2\n";
-        assert_eq!(reconciles(m), 6);
+                 aso_reconciles_total{kind=\"SNSTopic\"} 2\n\
+                 aso_reconcile_errors_total{kind=\"SQSQueue\",error=\"Pending\"} 1\n\
+                 aso_reconcile_errors_total{kind=\"SQSQueue\",error=\"Throttling\"} 1\n";
+        assert_eq!(reconciles(m), 5);
     }
 
     #[test]
