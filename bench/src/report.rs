@@ -105,6 +105,8 @@ pub struct Figures {
     pub delete_seconds: f64,
     pub direct_seconds: f64,
     pub direct_calls: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_error: Option<String>,
 }
 
 impl Figures {
@@ -177,21 +179,29 @@ impl Figures {
             "delete all -> gone from Kubernetes and AWS",
             format!("{:.1} s", self.delete_seconds),
         );
-        row(
-            "direct SDK, same concurrency (the limit)",
-            format!(
-                "{:.1} s ({} calls)",
-                self.direct_seconds,
-                self.direct_calls.values().sum::<u64>()
+        match &self.direct_error {
+            Some(error) => row(
+                "direct SDK, same concurrency (the limit)",
+                format!("failed: {}", error.chars().take(60).collect::<String>()),
             ),
-        );
-        row(
-            "ratio operator / direct",
-            format!(
-                "{:.2}",
-                self.converge_seconds / self.direct_seconds.max(1e-9)
-            ),
-        );
+            None => {
+                row(
+                    "direct SDK, same concurrency (the limit)",
+                    format!(
+                        "{:.1} s ({} calls)",
+                        self.direct_seconds,
+                        self.direct_calls.values().sum::<u64>()
+                    ),
+                );
+                row(
+                    "ratio operator / direct",
+                    format!(
+                        "{:.2}",
+                        self.converge_seconds / self.direct_seconds.max(1e-9)
+                    ),
+                );
+            }
+        }
         let mut out = format!(
             "| {:<46} | {:>24} |\n|{}|{}|\n",
             "figure",
