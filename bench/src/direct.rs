@@ -33,58 +33,63 @@ pub async fn run(
     let results: Vec<anyhow::Result<(String, String, Vec<&str>)>> = stream::iter(firsts)
         .map(|item| {
             let (sns, sqs) = (sns.clone(), sqs.clone());
-            async move {
-                match item.kind {
-                    Kind::Topic => {
-                        let tag = TopicTag::builder().key("bench").value("direct").build()?;
-                        let arn = sns
-                            .create_topic()
-                            .name(&item.name)
-                            .tags(tag)
-                            .send()
-                            .await?
-                            .topic_arn
-                            .context("no ARN")?;
-                        sns.get_topic_attributes().topic_arn(&arn).send().await?;
-                        sns.list_tags_for_resource()
-                            .resource_arn(&arn)
-                            .send()
-                            .await?;
-                        Ok((
-                            item.name.clone(),
-                            arn,
-                            vec!["CreateTopic", "GetTopicAttributes", "ListTagsForResource"],
-                        ))
-                    }
-                    _ => {
-                        let url = sqs
-                            .create_queue()
-                            .queue_name(&item.name)
-                            .tags("bench", "direct")
-                            .send()
-                            .await?
-                            .queue_url
-                            .context("no URL")?;
-                        let attrs = sqs
-                            .get_queue_attributes()
-                            .queue_url(&url)
-                            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-                            .send()
-                            .await?;
-                        sqs.list_queue_tags().queue_url(&url).send().await?;
-                        let arn = attrs
-                            .attributes()
-                            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-                            .cloned()
-                            .unwrap_or_default();
-                        Ok((
-                            item.name.clone(),
-                            format!("{arn} {url}"),
-                            vec!["CreateQueue", "GetQueueAttributes", "ListQueueTags"],
-                        ))
+            retried(move || {
+                let (sns, sqs) = (sns.clone(), sqs.clone());
+                async move {
+                    match item.kind {
+                        Kind::Topic => {
+                            let tag = TopicTag::builder().key("bench").value("direct").build()?;
+                            let arn = sns
+                                .create_topic()
+                                .name(&item.name)
+                                .tags(tag)
+                                .send()
+                                .await?
+                                .topic_arn
+                                .context("no ARN")?;
+                            sns.get_topic_attributes().topic_arn(&arn).send().await?;
+                            sns.list_tags_for_resource()
+                                .resource_arn(&arn)
+                                .send()
+                                .await?;
+                            Ok((
+                                item.name.clone(),
+                                arn,
+                                vec!["CreateTopic", "GetTopicAttributes", "ListTagsForResource"],
+                            ))
+                        }
+                        _ => {
+                            let url = sqs
+                                .create_queue()
+                                .queue_name(&item.name)
+                                .tags("bench", "direct")
+                                .send()
+                                .await?
+                                .queue_url
+                                .context("no URL")?;
+                            let attrs = sqs
+                                .get_queue_attributes()
+                                .queue_url(&url)
+                                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                                .send()
+                                .await?;
+                            sqs.list_queue_tags().queue_url(&url).send().await?;
+                            let arn = attrs
+                                .attributes()
+                                .and_then(|a| {
+                                    a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                                })
+                                .cloned()
+                                .unwrap_or_default();
+                            Ok((
+                                item.name.clone(),
+                                format!("{arn} {url}"),
+                                vec!["CreateQueue", "GetQueueAttributes", "ListQueueTags"],
+                            ))
+                        }
                     }
                 }
-            }
+            })
         })
         .buffer_unordered(concurrency)
         .collect()
@@ -113,23 +118,26 @@ pub async fn run(
     let results: Vec<anyhow::Result<()>> = stream::iter(subs)
         .map(|(topic, queue)| {
             let sns = sns.clone();
-            async move {
-                let arn = sns
-                    .subscribe()
-                    .topic_arn(topic)
-                    .protocol("sqs")
-                    .endpoint(queue)
-                    .return_subscription_arn(true)
-                    .send()
-                    .await?
-                    .subscription_arn
-                    .context("no ARN")?;
-                sns.get_subscription_attributes()
-                    .subscription_arn(arn)
-                    .send()
-                    .await?;
-                Ok(())
-            }
+            retried(move || {
+                let (sns, topic, queue) = (sns.clone(), topic.clone(), queue.clone());
+                async move {
+                    let arn = sns
+                        .subscribe()
+                        .topic_arn(topic)
+                        .protocol("sqs")
+                        .endpoint(queue)
+                        .return_subscription_arn(true)
+                        .send()
+                        .await?
+                        .subscription_arn
+                        .context("no ARN")?;
+                    sns.get_subscription_attributes()
+                        .subscription_arn(arn)
+                        .send()
+                        .await?;
+                    Ok(())
+                }
+            })
         })
         .buffer_unordered(concurrency)
         .collect()
@@ -154,6 +162,26 @@ pub async fn run(
         })
         .await;
     Ok(DirectRun { seconds, calls })
+}
+
+/// Runs `attempt` up to three times: every call here is idempotent, and moto under load sometimes
+/// answers with an empty body, which the SDK does not retry.
+async fn retried<T, F, Fut>(attempt: F) -> anyhow::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if tries < 2 => {
+                tries += 1;
+                eprintln!("bench: direct call failed ({e:#}); retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 fn count(calls: &mut BTreeMap<String, u64>, ops: &[&str]) {

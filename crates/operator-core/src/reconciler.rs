@@ -42,6 +42,8 @@ use crate::{
 pub const FINALIZER: &str = "service-operator.aws/finalizer";
 /// How soon to look again while AWS is busy with the resource.
 const SHORT_REQUEUE: Duration = Duration::from_secs(5);
+/// How soon to look again while a watch has not listed once: lists take about a second.
+const LIST_REQUEUE: Duration = Duration::from_secs(1);
 /// A backstop for resources waiting on a reference; its watch normally wakes them first.
 const REFERENCE_REQUEUE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -66,6 +68,9 @@ pub enum Error {
     /// Not a failure: AWS is still working (e.g. deleting); look again soon.
     #[error("{0}")]
     Pending(String),
+    /// Not a failure: a watch this reconcile reads has not listed once yet (at start).
+    #[error("{0}")]
+    Unlisted(String),
 }
 
 impl Error {
@@ -74,7 +79,7 @@ impl Error {
             Error::Aws(e) => e.code().to_owned(),
             Error::Kube(_) => "Kubernetes".into(),
             Error::Finalizer(_) => "Finalizer".into(),
-            Error::Pending(_) => "Pending".into(),
+            Error::Pending(_) | Error::Unlisted(_) => "Pending".into(),
         }
     }
 }
@@ -285,6 +290,7 @@ fn error_policy<K: AwsResource>(obj: Arc<K>, error: &Error, ctx: Arc<Context<K>>
         .reconcile_error(&K::kind(&()), &error.metric_label());
     match error {
         Error::Pending(_) => Action::requeue(SHORT_REQUEUE),
+        Error::Unlisted(_) => Action::requeue(LIST_REQUEUE),
         // No hot loop: a spec change triggers a reconcile anyway, otherwise try at the next resync.
         Error::Aws(e) if e.is_terminal() => {
             Action::requeue(policy::jittered(resync_period(&*obj, &ctx.settings)))
@@ -328,7 +334,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
         .map(|r| r.kind)
         .or((!ctx.config_maps.listed.is_done()).then_some("ConfigMap"));
     if let Some(kind) = unlisted {
-        return Err(Error::Pending(format!(
+        return Err(Error::Unlisted(format!(
             "waiting for the first list of {kind} objects"
         )));
     }
