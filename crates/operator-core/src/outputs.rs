@@ -163,8 +163,21 @@ mod tests {
         cluster.observe(&watcher::Event::Init);
         cluster.observe(&watcher::Event::InitApply(cm("x", "1")));
         assert!(!cluster.is_current(&cm("x", "1")), "the list is not done");
+        assert!(!cluster.listed.is_done());
         cluster.observe(&watcher::Event::InitDone);
+        assert!(cluster.listed.is_done());
         assert!(cluster.is_current(&cm("x", "1")));
+        cluster.observe(&watcher::Event::Init);
+        assert!(
+            cluster.listed.is_done(),
+            "a relist keeps the previous state usable"
+        );
+        assert!(
+            cluster.is_current(&cm("x", "1")),
+            "a relist keeps the previous state usable"
+        );
+        cluster.observe(&watcher::Event::InitApply(cm("x", "1")));
+        cluster.observe(&watcher::Event::InitDone);
         assert!(!cluster.is_current(&cm("x", "2")), "changed data");
         assert!(!cluster.is_current(&cm("y", "1")), "another ConfigMap");
 
