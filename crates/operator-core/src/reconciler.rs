@@ -37,6 +37,7 @@ use crate::{
     resource::{AwsResource, Readiness},
     server,
     status::ResourceStatus,
+    triggers,
 };
 
 pub const FINALIZER: &str = "service-operator.aws/finalizer";
@@ -125,9 +126,13 @@ pub async fn run<K: AwsResource>(
         watcher(resources, watcher::Config::default().any_semantic()).modify(strip_unread_metadata),
     )
     .inspect(listed(&ready))
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(worth_reconciling::<K>, Default::default());
+    .default_backoff();
+    let trigger = triggers::changed(trigger, worth_reconciling::<K>);
+    // Every resource resyncs once per period, whatever happened to it in between.
+    let resync = triggers::resync(reader.clone(), {
+        let settings = settings.clone();
+        move |obj: &K| resync_period(obj, &settings)
+    });
 
     // Only our own ConfigMaps are watched, and only their fingerprints kept. Only a deleted one
     // wakes its owner (to re-create it): our own writes must not cost a second reconcile, and
@@ -188,6 +193,7 @@ pub async fn run<K: AwsResource>(
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
     let mut controller = Controller::for_stream(trigger, reader)
+        .reconcile_on(resync)
         .owns_stream(cm_trigger)
         .with_config(controller::Config::default().concurrency(settings.concurrency));
     for (ref_kind, ar, stream) in ref_triggers {
@@ -238,7 +244,7 @@ fn strip_unread_metadata<K: Resource>(obj: &mut K) {
 }
 
 /// Status writes (our own) do not trigger a reconcile; spec, annotation, finalizer and deletion changes do.
-fn worth_reconciling<K: Resource>(obj: &K) -> Option<u64> {
+fn worth_reconciling<K: Resource>(obj: &K) -> u64 {
     use std::hash::{Hash, Hasher};
     let meta = obj.meta();
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -249,7 +255,7 @@ fn worth_reconciling<K: Resource>(obj: &K) -> Option<u64> {
         meta.deletion_timestamp.is_some(),
     )
         .hash(&mut h);
-    Some(h.finish())
+    h.finish()
 }
 
 async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<Action, Error> {
@@ -292,9 +298,7 @@ fn error_policy<K: AwsResource>(obj: Arc<K>, error: &Error, ctx: Arc<Context<K>>
         Error::Pending(_) => Action::requeue(SHORT_REQUEUE),
         Error::Unlisted(_) => Action::requeue(LIST_REQUEUE),
         // No hot loop: a spec change triggers a reconcile anyway, otherwise try at the next resync.
-        Error::Aws(e) if e.is_terminal() => {
-            Action::requeue(policy::jittered(resync_period(&*obj, &ctx.settings)))
-        }
+        Error::Aws(e) if e.is_terminal() => Action::await_change(),
         _ => {
             warn!(kind = %K::kind(&()), name = obj.name_any(), %error, "reconcile failed; backing off");
             let mut failures = ctx.failures.lock().expect("poisoned");
@@ -376,8 +380,9 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             let cm_api: Api<ConfigMap> =
                 Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
             outputs::export(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
+            // Ready and in sync: the resync clock comes back at this resource's next phase.
             Ok(if readiness == Readiness::Ready && in_sync {
-                Action::requeue(policy::jittered(resync_period(obj, &ctx.settings)))
+                Action::await_change()
             } else {
                 Action::requeue(SHORT_REQUEUE)
             })
@@ -394,10 +399,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             if write_status(api, obj, status).await? {
                 publish(ctx, obj, EventType::Warning, "NotOwned", message).await;
             }
-            Ok(Action::requeue(policy::jittered(resync_period(
-                obj,
-                &ctx.settings,
-            ))))
+            Ok(Action::await_change())
         }
         Err(Error::Aws(e)) => {
             report_error(obj, ctx, api, &e, "SyncFailed").await?;

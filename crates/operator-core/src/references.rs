@@ -3,7 +3,7 @@
 //! round-trip, and a resource waiting on one is woken when it changes.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
 };
 
@@ -241,64 +241,85 @@ fn ready_target(obj: &RefObject) -> Result<Target, String> {
     }
 }
 
-type TargetKey = (String, &'static str, String);
+/// A hashed (namespace, kind, name) of a target, or (namespace, name) of a dependent. A collision
+/// costs at most a spurious wake-up, like a stale entry.
+type Key = u64;
+
+fn hashed(parts: impl std::hash::Hash) -> Key {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
 
 /// Which resources refer to which target, so a target's change wakes exactly its dependents
 /// without scanning every resource. Filled as resources are reconciled; a stale entry costs at
-/// most one spurious reconcile.
+/// most one spurious reconcile. References never cross namespaces, so a dependent is kept by
+/// name alone, about 200 bytes per reference.
 pub struct Dependents<K: kube::Resource<DynamicType = ()>> {
-    index: std::sync::Mutex<DependentIndex<K>>,
+    index: std::sync::Mutex<DependentIndex>,
+    _kind: std::marker::PhantomData<fn() -> K>,
 }
 
-struct DependentIndex<K: kube::Resource<DynamicType = ()>> {
-    by_target: HashMap<TargetKey, HashSet<ObjectRef<K>>>,
-    by_dependent: HashMap<ObjectRef<K>, Vec<TargetKey>>,
+#[derive(Default)]
+struct DependentIndex {
+    /// Target -> names of the resources in its namespace that refer to it.
+    by_target: HashMap<Key, Vec<Box<str>>>,
+    /// Dependent -> the targets it referred to when last reconciled.
+    by_dependent: HashMap<Key, Box<[Key]>>,
+}
+
+impl DependentIndex {
+    fn unlink(&mut self, name: &str, targets: &[Key]) {
+        for target in targets {
+            if let Some(names) = self.by_target.get_mut(target) {
+                names.retain(|n| &**n != name);
+                if names.is_empty() {
+                    self.by_target.remove(target);
+                }
+            }
+        }
+    }
 }
 
 impl<K: kube::Resource<DynamicType = ()>> Default for Dependents<K> {
     fn default() -> Self {
-        let index = DependentIndex {
-            by_target: HashMap::new(),
-            by_dependent: HashMap::new(),
-        };
         Self {
-            index: std::sync::Mutex::new(index),
+            index: std::sync::Mutex::default(),
+            _kind: std::marker::PhantomData,
         }
     }
 }
 
 impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
     pub fn record(&self, obj: &K, references: &[Reference]) {
-        let namespace = obj.meta().namespace.clone().unwrap_or_default();
-        let dependent = dependent_key(obj);
-        let targets: Vec<TargetKey> = references
+        let (namespace, name) = namespace_and_name(obj);
+        let dependent = hashed((namespace, name));
+        let targets: Box<[Key]> = references
             .iter()
-            .map(|r| (namespace.clone(), r.kind, r.name.clone()))
+            .map(|r| hashed((namespace, r.kind, r.name.as_str())))
             .collect();
         let mut index = self.index.lock().expect("poisoned");
         if index.by_dependent.get(&dependent) == Some(&targets) {
             return;
         }
+        if let Some(before) = index.by_dependent.remove(&dependent) {
+            index.unlink(name, &before);
+        }
         for target in &targets {
-            index
-                .by_target
-                .entry(target.clone())
-                .or_default()
-                .insert(dependent.clone());
+            let names = index.by_target.entry(*target).or_default();
+            if !names.iter().any(|n| &**n == name) {
+                names.push(name.into());
+            }
         }
         index.by_dependent.insert(dependent, targets);
     }
 
     pub fn forget(&self, obj: &K) {
-        let dependent = dependent_key(obj);
+        let (namespace, name) = namespace_and_name(obj);
         let mut index = self.index.lock().expect("poisoned");
-        for target in index.by_dependent.remove(&dependent).unwrap_or_default() {
-            if let Some(set) = index.by_target.get_mut(&target) {
-                set.remove(&dependent);
-                if set.is_empty() {
-                    index.by_target.remove(&target);
-                }
-            }
+        if let Some(before) = index.by_dependent.remove(&hashed((namespace, name))) {
+            index.unlink(name, &before);
         }
     }
 
@@ -306,20 +327,23 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
         let index = self.index.lock().expect("poisoned");
         index
             .by_target
-            .get(&(namespace.to_owned(), kind, name.to_owned()))
-            .map(|set| set.iter().cloned().collect())
+            .get(&hashed((namespace, kind, name)))
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| ObjectRef::new(n).within(namespace))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
 
-/// Name and namespace only: the index needs neither uid nor resourceVersion.
-fn dependent_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectRef<K> {
+fn namespace_and_name<K: kube::Resource>(obj: &K) -> (&str, &str) {
     let meta = obj.meta();
-    let dependent = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
-    match meta.namespace.as_deref() {
-        Some(ns) => dependent.within(ns),
-        None => dependent,
-    }
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Feeds `index` from a watch of referenced objects and passes on the objects whose dependents
@@ -374,8 +398,27 @@ mod tests {
             vec![ObjectRef::from_obj(&sub)]
         );
         assert!(deps.of("other", "SNSTopic", "orders").is_empty());
+        let mut second = sub.clone();
+        second.metadata.name = Some("second".into());
+        deps.record(&second, &[Reference::new(&topic, "orders")]);
+        deps.record(&second, &[Reference::new(&topic, "orders")]);
+        assert_eq!(deps.of("ns", "SNSTopic", "orders").len(), 2);
+        // A changed reference moves the dependent from the old target to the new one.
+        deps.record(&sub, &[Reference::new(&topic, "payments")]);
+        assert_eq!(
+            deps.of("ns", "SNSTopic", "orders"),
+            vec![ObjectRef::from_obj(&second)]
+        );
+        assert_eq!(
+            deps.of("ns", "SNSTopic", "payments"),
+            vec![ObjectRef::from_obj(&sub)]
+        );
         deps.forget(&sub);
+        deps.forget(&second);
         assert!(deps.of("ns", "SNSTopic", "orders").is_empty());
+        assert!(deps.of("ns", "SNSTopic", "payments").is_empty());
+        let index = deps.index.lock().unwrap();
+        assert!(index.by_target.is_empty() && index.by_dependent.is_empty());
     }
 
     const TOPIC: RefKind = RefKind {
