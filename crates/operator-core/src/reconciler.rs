@@ -100,6 +100,7 @@ struct Context<K: AwsResource> {
     dependents: Arc<references::Dependents<K>>,
     /// Consecutive retryable failures per object uid, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    last_reconciled: triggers::LastReconciled,
 }
 
 /// Runs the controller for kind `K` until a termination signal.
@@ -128,8 +129,10 @@ pub async fn run<K: AwsResource>(
     .inspect(listed(&ready))
     .default_backoff();
     let trigger = triggers::changed(trigger, worth_reconciling::<K>);
-    // Every resource resyncs once per period, whatever happened to it in between.
-    let resync = triggers::resync(reader.clone(), {
+    // Every resource resyncs a period after its last reconcile.
+    let last_reconciled = triggers::LastReconciled::default();
+    let tick = (settings.resync_period / 60).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let resync = triggers::resync(reader.clone(), last_reconciled.clone(), tick, {
         let settings = settings.clone();
         move |obj: &K| resync_period(obj, &settings)
     });
@@ -189,6 +192,7 @@ pub async fn run<K: AwsResource>(
         ref_indexes,
         dependents: Arc::default(),
         failures: Mutex::default(),
+        last_reconciled,
     });
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
@@ -237,9 +241,14 @@ fn listed<K>(
 
 /// The watch cache keeps what reconcile reads, not managed fields or last-applied copies.
 fn strip_unread_metadata<K: Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
-    if let Some(a) = obj.meta_mut().annotations.as_mut() {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        // An empty map still holds a B-tree node of about 500 bytes.
+        if a.is_empty() {
+            meta.annotations = None;
+        }
     }
 }
 
@@ -278,6 +287,9 @@ async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<
         };
         if result.is_ok() && obj.meta().deletion_timestamp.is_some() {
             ctx.dependents.forget(&obj);
+            ctx.last_reconciled.forget(&*obj);
+        } else {
+            ctx.last_reconciled.touch(&*obj);
         }
         if result.is_ok() {
             ctx.failures

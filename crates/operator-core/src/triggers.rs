@@ -1,13 +1,12 @@
 //! What wakes a reconcile besides references and outputs: a change worth reconciling, and the
-//! resync clock. Both keep a few bytes per object instead of kube-runtime's per-object entries
-//! (a predicate cache keyed by name, namespace and uid strings, and a scheduled requeue per
-//! object), which at 50,000 resources were about 0.9 KB each.
+//! resync clock. Both keep 16 bytes per object where kube-runtime's predicate cache (keyed by
+//! name, namespace and uid strings) and a scheduled requeue per object took about 0.9 KB.
 
 use std::{
     collections::HashMap,
     hash::{Hash, Hasher},
-    sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use futures::{Stream, StreamExt, future, stream};
@@ -18,9 +17,6 @@ use kube::{
         watcher,
     },
 };
-
-/// How often the resync clock looks for resources that are due.
-const TICK: Duration = Duration::from_secs(1);
 
 fn hash_of(value: impl Hash) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -83,44 +79,90 @@ where
     })
 }
 
-/// Whether a resource with this phase and period falls due in the interval `(before, now]`
-/// (milliseconds since the epoch). Each resource resyncs at a fixed phase of its period, so
-/// resources created together still resync spread over the period.
-pub fn due(phase: u64, period: Duration, before: u64, now: u64) -> bool {
-    let period = (period.as_millis() as u64).max(1);
-    let phase = phase % period;
-    let slot = |t: u64| t.saturating_sub(phase) / period;
-    now > before && now >= phase && slot(now) != slot(before)
+/// When each resource was last reconciled, in seconds on the operator's monotonic clock, keyed by
+/// its hashed identity: 16 bytes a resource. Drives the resync clock.
+#[derive(Clone)]
+pub struct LastReconciled {
+    at: Arc<Mutex<HashMap<u64, u32>>>,
+    started: Instant,
 }
 
-/// Emits each cached resource once per its resync period, at a phase given by its identity.
-/// No state per resource: it scans the cache once per tick. Monotonic, so a clock step neither
-/// skips nor repeats a pass.
+impl Default for LastReconciled {
+    fn default() -> Self {
+        Self {
+            at: Arc::default(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl LastReconciled {
+    fn now(&self) -> u32 {
+        self.started.elapsed().as_secs() as u32
+    }
+
+    /// A reconcile of `obj` just ended.
+    pub fn touch<K: Resource>(&self, obj: &K) {
+        let now = self.now();
+        self.at.lock().expect("poisoned").insert(identity(obj), now);
+    }
+
+    /// `obj` is gone (its finalizer was removed).
+    pub fn forget<K: Resource>(&self, obj: &K) {
+        self.at.lock().expect("poisoned").remove(&identity(obj));
+    }
+}
+
+/// Whether a resource last reconciled at `last` is due at `now` (seconds): once its period,
+/// stretched by -10 %..+10 % according to its identity so that resources reconciled together
+/// do not resync together, has passed.
+pub fn due(identity: u64, period: Duration, last: u32, now: u32) -> bool {
+    let spread = 0.9 + 0.2 * (identity % 1000) as f64 / 1000.0;
+    let period = (period.as_secs_f64() * spread).max(1.0);
+    f64::from(now.saturating_sub(last)) >= period
+}
+
+/// Emits each cached resource once its resync period has passed since it was last reconciled.
+/// It scans the cache once per tick (a tenth of a second per 10,000 resources at most) instead
+/// of holding a scheduled requeue per resource; `tick` bounds how late a resync can be.
 pub fn resync<K>(
     store: Store<K>,
+    last: LastReconciled,
+    tick: Duration,
     period_of: impl Fn(&K) -> Duration + Send + Sync + 'static,
 ) -> impl Stream<Item = ObjectRef<K>> + Send
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    let epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let started = Instant::now();
-    let clock = move || epoch + started.elapsed().as_millis() as u64;
     let period_of = Arc::new(period_of);
-    stream::unfold(clock(), move |before| {
-        let (store, period_of) = (store.clone(), period_of.clone());
+    stream::unfold(0u64, move |ticks| {
+        let (store, last, period_of) = (store.clone(), last.clone(), period_of.clone());
         async move {
-            tokio::time::sleep(TICK).await;
-            let now = clock();
-            let due_now: Vec<ObjectRef<K>> = store
-                .state()
-                .iter()
-                .filter(|obj| due(identity(obj.as_ref()), period_of(obj), before, now))
-                .map(|obj| ObjectRef::from_obj(obj.as_ref()))
-                .collect();
-            Some((due_now, now))
+            tokio::time::sleep(tick).await;
+            let now = last.now();
+            let objects = store.state();
+            let mut at = last.at.lock().expect("poisoned");
+            let mut due_now = Vec::new();
+            for obj in &objects {
+                let id = identity(obj.as_ref());
+                if let Some(t) = at.get_mut(&id)
+                    && due(id, period_of(obj), *t, now)
+                {
+                    // Counted from now until the reconcile ends, so a long queue does not
+                    // emit it twice.
+                    *t = now;
+                    due_now.push(ObjectRef::from_obj(obj.as_ref()));
+                }
+            }
+            // Now and then, forget resources that left the cache without a cleanup (deleted
+            // while the operator was down, or by someone removing the finalizer).
+            if ticks % 100 == 99 {
+                let cached: std::collections::HashSet<u64> =
+                    objects.iter().map(|o| identity(o.as_ref())).collect();
+                at.retain(|id, _| cached.contains(id));
+            }
+            drop(at);
+            Some((due_now, ticks + 1))
         }
     })
     .flat_map(stream::iter)
@@ -151,23 +193,27 @@ mod tests {
             Init,
             InitApply(cm("a", "1", "v1")),
             InitDone,
-            Apply(cm("a", "1", "v1")),         // unchanged: dropped
-            Apply(cm("a", "1", "v2")),         // changed
-            Delete(cm("a", "1", "v2")),        // forgotten
-            Apply(cm("a", "2", "v2")),         // re-created under the same name: new uid
-            Init,                              // relist: "a" unchanged, "b" new
+            Apply(cm("a", "1", "v1")),  // unchanged: dropped
+            Apply(cm("a", "1", "v2")),  // changed
+            Delete(cm("a", "1", "v2")), // forgotten
+            Apply(cm("a", "2", "v2")),  // re-created under the same name: new uid
+            Init,                       // relist: "a" unchanged, "b" new
             InitApply(cm("a", "2", "v2")),
             InitApply(cm("b", "3", "v1")),
             InitDone,
             Apply(cm("b", "3", "v1")),
         ];
-        let passed: Vec<(String, String)> = changed(stream::iter(events.into_iter().map(Ok)), version)
-            .map(|r| {
-                let cm = r.unwrap();
-                (cm.metadata.name.unwrap(), cm.metadata.resource_version.unwrap())
-            })
-            .collect()
-            .await;
+        let passed: Vec<(String, String)> =
+            changed(stream::iter(events.into_iter().map(Ok)), version)
+                .map(|r| {
+                    let cm = r.unwrap();
+                    (
+                        cm.metadata.name.unwrap(),
+                        cm.metadata.resource_version.unwrap(),
+                    )
+                })
+                .collect()
+                .await;
         let expect = [("a", "v1"), ("a", "v2"), ("a", "v2"), ("b", "v1")];
         assert_eq!(
             passed,
@@ -192,47 +238,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_resync_clock_emits_each_cached_resource() {
+    async fn the_resync_clock_emits_resources_a_period_after_their_last_reconcile() {
         let (reader, mut writer) = kube::runtime::reflector::store::<ConfigMap>();
+        let last = LastReconciled::default();
         for i in 0..50 {
-            writer.apply_watcher_event(&watcher::Event::Apply(cm(&format!("cm{i}"), &i.to_string(), "v1")));
-        }
-        // A 2 s period with 1 s ticks: within 3 s every resource comes due at least once.
-        let emitted: std::collections::HashSet<String> =
-            resync(reader, |_: &ConfigMap| Duration::from_secs(2))
-                .take_until(tokio::time::sleep(Duration::from_millis(3100)))
-                .map(|r| r.name)
-                .collect()
-                .await;
-        assert_eq!(emitted.len(), 50);
-    }
-
-    #[test]
-    fn each_resource_is_due_once_per_period() {
-        let period = Duration::from_secs(60);
-        let start = 1_700_000_000_000u64;
-        for phase in [0u64, 1, 59_999, 123_456_789] {
-            let mut count = 0;
-            let mut before = start;
-            for step in 1..=600 {
-                let now = start + step * 1000;
-                count += due(phase, period, before, now) as u32;
-                before = now;
+            let cm = cm(&format!("cm{i}"), &i.to_string(), "v1");
+            writer.apply_watcher_event(&watcher::Event::Apply(cm.clone()));
+            // Ten were never reconciled (their first reconcile is the watch's to trigger).
+            if i >= 10 {
+                last.touch(&cm);
             }
-            assert_eq!(count, 10, "phase {phase}: ten minutes hold ten periods");
         }
+        // A 1 s period (the minimum) and 200 ms ticks: within 1.5 s each reconciled resource
+        // comes due exactly once, since its emission counts as a reconcile until one ends.
+        let emitted: Vec<String> = resync(
+            reader,
+            last.clone(),
+            Duration::from_millis(200),
+            |_: &ConfigMap| Duration::from_millis(1),
+        )
+        .take_until(tokio::time::sleep(Duration::from_millis(1500)))
+        .map(|r| r.name)
+        .collect()
+        .await;
+        let distinct: std::collections::HashSet<&String> = emitted.iter().collect();
+        assert_eq!(distinct.len(), 40, "{emitted:?}");
+        assert_eq!(emitted.len(), 40, "none twice: {emitted:?}");
+        assert!(!emitted.contains(&"cm0".to_string()));
+        last.forget(&cm("cm20", "20", "v1"));
+        assert_eq!(last.at.lock().unwrap().len(), 39);
     }
 
     #[test]
-    fn phases_spread_resources_over_the_period() {
-        let period = Duration::from_secs(60);
-        let start = 1_700_000_000_000u64;
-        // Within one tick, only resources whose phase falls in that second are due.
-        let due_in_first_second = (0..60_000u64)
-            .step_by(1000)
-            .filter(|phase| due(*phase, period, start, start + 1000))
-            .count();
-        assert_eq!(due_in_first_second, 1);
-        assert!(!due(5, period, start, start), "an empty interval holds nothing");
+    fn due_after_the_period_spread_by_identity() {
+        let period = Duration::from_secs(600);
+        assert!(!due(0, period, 100, 100 + 539));
+        assert!(due(0, period, 100, 100 + 540), "identity 0: -10 %");
+        assert!(!due(999, period, 100, 100 + 659));
+        assert!(due(999, period, 100, 100 + 660), "identity 999: +10 %");
+        let spread: std::collections::HashSet<bool> =
+            (0..1000u64).map(|id| due(id, period, 0, 600)).collect();
+        assert_eq!(spread.len(), 2, "some are due at the period, some not yet");
     }
 }
