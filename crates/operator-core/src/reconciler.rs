@@ -48,6 +48,8 @@ const LIST_REQUEUE: Duration = Duration::from_secs(1);
 /// A backstop for resources waiting on a reference; its watch normally wakes them first.
 const REFERENCE_REQUEUE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How late a resync may be at most (shorter when a resource asks for a short period).
+const RESYNC_TICK: Duration = Duration::from_secs(10);
 
 /// Operator-wide behaviour, from the command line.
 #[derive(Clone, Debug)]
@@ -131,8 +133,7 @@ pub async fn run<K: AwsResource>(
     let trigger = triggers::changed(trigger, worth_reconciling::<K>);
     // Every resource resyncs a period after its last reconcile.
     let last_reconciled = triggers::LastReconciled::default();
-    let tick = (settings.resync_period / 60).clamp(Duration::from_secs(1), Duration::from_secs(10));
-    let resync = triggers::resync(reader.clone(), last_reconciled.clone(), tick, {
+    let resync = triggers::resync(reader.clone(), last_reconciled.clone(), RESYNC_TICK, {
         let settings = settings.clone();
         move |obj: &K| resync_period(obj, &settings)
     });

@@ -79,8 +79,8 @@ where
     })
 }
 
-/// When each resource was last reconciled, in seconds on the operator's monotonic clock, keyed by
-/// its hashed identity: 16 bytes a resource. Drives the resync clock.
+/// When each resource was last reconciled, in tenths of a second on the operator's monotonic
+/// clock, keyed by its hashed identity: 16 bytes a resource. Drives the resync clock.
 #[derive(Clone)]
 pub struct LastReconciled {
     at: Arc<Mutex<HashMap<u64, u32>>>,
@@ -98,7 +98,7 @@ impl Default for LastReconciled {
 
 impl LastReconciled {
     fn now(&self) -> u32 {
-        self.started.elapsed().as_secs() as u32
+        (self.started.elapsed().as_millis() / 100) as u32
     }
 
     /// A reconcile of `obj` just ended.
@@ -113,29 +113,33 @@ impl LastReconciled {
     }
 }
 
-/// Whether a resource last reconciled at `last` is due at `now` (seconds): once its period,
+/// Whether a resource last reconciled at `last` is due at `now` (tenths of a second): once its period,
 /// stretched by -10 %..+10 % according to its identity so that resources reconciled together
 /// do not resync together, has passed.
 pub fn due(identity: u64, period: Duration, last: u32, now: u32) -> bool {
     let spread = 0.9 + 0.2 * (identity % 1000) as f64 / 1000.0;
-    let period = (period.as_secs_f64() * spread).max(1.0);
+    let period = (period.as_secs_f64() * spread * 10.0).max(1.0);
     f64::from(now.saturating_sub(last)) >= period
 }
 
 /// Emits each cached resource once its resync period has passed since it was last reconciled.
-/// It scans the cache once per tick (a tenth of a second per 10,000 resources at most) instead
-/// of holding a scheduled requeue per resource; `tick` bounds how late a resync can be.
+/// It scans the cache once per tick (a few milliseconds per 10,000 resources) instead of holding
+/// a scheduled requeue per resource. A tick is a twentieth of the shortest period in the cache,
+/// from 0.1 s to `max_tick`, so a short per-resource period is kept as well as a long default.
 pub fn resync<K>(
     store: Store<K>,
     last: LastReconciled,
-    tick: Duration,
+    max_tick: Duration,
     period_of: impl Fn(&K) -> Duration + Send + Sync + 'static,
 ) -> impl Stream<Item = ObjectRef<K>> + Send
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     let period_of = Arc::new(period_of);
-    stream::unfold(0u64, move |ticks| {
+    let min_tick = max_tick.min(Duration::from_millis(100));
+    // The first scan comes soon: the cache may hold resources with short periods.
+    let first = max_tick.min(Duration::from_secs(1));
+    stream::unfold((0u64, first), move |(ticks, tick)| {
         let (store, last, period_of) = (store.clone(), last.clone(), period_of.clone());
         async move {
             tokio::time::sleep(tick).await;
@@ -143,10 +147,13 @@ where
             let objects = store.state();
             let mut at = last.at.lock().expect("poisoned");
             let mut due_now = Vec::new();
+            let mut next_tick = max_tick;
             for obj in &objects {
                 let id = identity(obj.as_ref());
+                let period = period_of(obj);
+                next_tick = next_tick.min(period / 20);
                 if let Some(t) = at.get_mut(&id)
-                    && due(id, period_of(obj), *t, now)
+                    && due(id, period, *t, now)
                 {
                     // Counted from now until the reconcile ends, so a long queue does not
                     // emit it twice.
@@ -162,7 +169,7 @@ where
                 at.retain(|id, _| cached.contains(id));
             }
             drop(at);
-            Some((due_now, ticks + 1))
+            Some((due_now, (ticks + 1, next_tick.max(min_tick))))
         }
     })
     .flat_map(stream::iter)
@@ -249,13 +256,13 @@ mod tests {
                 last.touch(&cm);
             }
         }
-        // A 1 s period (the minimum) and 200 ms ticks: within 1.5 s each reconciled resource
-        // comes due exactly once, since its emission counts as a reconcile until one ends.
+        // A 1 s period and 200 ms ticks: within 1.5 s each reconciled resource comes due
+        // exactly once, since its emission counts as a reconcile until one ends.
         let emitted: Vec<String> = resync(
             reader,
             last.clone(),
             Duration::from_millis(200),
-            |_: &ConfigMap| Duration::from_millis(1),
+            |_: &ConfigMap| Duration::from_secs(1),
         )
         .take_until(tokio::time::sleep(Duration::from_millis(1500)))
         .map(|r| r.name)
@@ -272,12 +279,12 @@ mod tests {
     #[test]
     fn due_after_the_period_spread_by_identity() {
         let period = Duration::from_secs(600);
-        assert!(!due(0, period, 100, 100 + 539));
-        assert!(due(0, period, 100, 100 + 540), "identity 0: -10 %");
-        assert!(!due(999, period, 100, 100 + 659));
-        assert!(due(999, period, 100, 100 + 660), "identity 999: +10 %");
+        assert!(!due(0, period, 100, 100 + 5399));
+        assert!(due(0, period, 100, 100 + 5400), "identity 0: -10 %");
+        assert!(!due(999, period, 100, 100 + 6598));
+        assert!(due(999, period, 100, 100 + 6599), "identity 999: +10 %");
         let spread: std::collections::HashSet<bool> =
-            (0..1000u64).map(|id| due(id, period, 0, 600)).collect();
+            (0..1000u64).map(|id| due(id, period, 0, 6000)).collect();
         assert_eq!(spread.len(), 2, "some are due at the period, some not yet");
     }
 }
