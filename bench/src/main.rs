@@ -49,6 +49,10 @@ struct Args {
     /// The operator binary (a release build).
     #[arg(long)]
     operator_bin: PathBuf,
+    /// Runs the operator in a memory cgroup with this limit (MiB), as a container would: if it
+    /// needs more, the kernel kills it and the benchmark fails. Needs a writable cgroup fs.
+    #[arg(long)]
+    memory_limit_mib: Option<u64>,
     /// Where the JSON figures go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -73,6 +77,14 @@ async fn main() -> anyhow::Result<()> {
     let operator =
         e2e::Operator::start_path(&args.operator_bin, &ns, &["--concurrency", &concurrency]);
     let pid = operator.pid();
+    let limit = match args.memory_limit_mib {
+        Some(mib) => {
+            let limit = process::MemoryLimit::new(mib * 1024 * 1024)?;
+            limit.add(pid)?;
+            Some(limit)
+        }
+        None => None,
+    };
     let start_sample = process::sample(pid).context("cannot read the operator's /proc entry")?;
 
     let ready_at: Arc<Mutex<HashMap<(Kind, String), Instant>>> = Arc::default();
@@ -151,6 +163,11 @@ async fn main() -> anyhow::Result<()> {
         &["--concurrency", &concurrency, "--resync-period", &resync],
     );
     let t_restart = Instant::now();
+    if let Some(limit) = &limit {
+        limit.add(operator.pid())?;
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let restart_peak = tokio::spawn(process::peak_rss(operator.pid(), stop_rx));
     let passes = u64::from(args.quiet_resyncs) + 1;
     let quiet_deadline = args.resync_period.mul_f64(passes as f64 * 1.2)
         + Duration::from_secs(300 + total as u64 / 20) * passes as u32;
@@ -169,6 +186,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let quiet_seconds = t_restart.elapsed().as_secs_f64();
+    let _ = stop_tx.send(());
+    let restart_peak = restart_peak.await?;
     let quiet_metrics = operator.metrics();
     let quiet_calls = report::delta(&report::Calls::new(), &report::aws_calls(&quiet_metrics));
     let quiet_reconciles = report::reconciles(&quiet_metrics);
@@ -203,6 +222,12 @@ async fn main() -> anyhow::Result<()> {
         peak_anon_rss_mib: peak_rss.1 as f64 / 1048576.0,
         rest_rss_mib: rest.rss_bytes as f64 / 1048576.0,
         rest_anon_rss_mib: rest.anon_bytes as f64 / 1048576.0,
+        restart_peak_rss_mib: restart_peak.0 as f64 / 1048576.0,
+        memory_limit: limit.as_ref().map(|l| report::MemoryLimit {
+            limit_mib: l.bytes as f64 / 1048576.0,
+            peak_charged_mib: l.peak_bytes() as f64 / 1048576.0,
+            oom_kills: l.oom_kills(),
+        }),
         cpu_seconds: end_sample.cpu_seconds - start_sample.cpu_seconds,
         convergence_calls,
         quiet_resyncs: args.quiet_resyncs,

@@ -49,3 +49,80 @@ pub async fn peak_rss(pid: u32, mut stop: tokio::sync::oneshot::Receiver<()>) ->
         }
     }
 }
+
+/// A memory cgroup holding the operator under a limit, as a container's would: if the operator
+/// needs more, the kernel kills it and the benchmark fails. cgroup v1 (`memory` controller) or
+/// v2, whichever this machine mounts writable.
+pub struct MemoryLimit {
+    dir: std::path::PathBuf,
+    v2: bool,
+    pub bytes: u64,
+}
+
+impl MemoryLimit {
+    pub fn new(bytes: u64) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let name = format!("aso-bench-{}", std::process::id());
+        let v1 = std::path::Path::new("/sys/fs/cgroup/memory");
+        let (dir, v2) = if v1.join("memory.limit_in_bytes").exists() {
+            (v1.join(name), false)
+        } else {
+            (std::path::Path::new("/sys/fs/cgroup").join(name), true)
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the memory cgroup {}", dir.display()))?;
+        let limit = Self { dir, v2, bytes };
+        if v2 {
+            limit.write("memory.max", &bytes.to_string())?;
+        } else {
+            limit.write("memory.limit_in_bytes", &bytes.to_string())?;
+            // What the operator allocated before it was moved in counts too.
+            limit.write("memory.move_charge_at_immigrate", "3")?;
+        }
+        Ok(limit)
+    }
+
+    fn write(&self, file: &str, value: &str) -> anyhow::Result<()> {
+        use anyhow::Context;
+        std::fs::write(self.dir.join(file), value)
+            .with_context(|| format!("cannot write {value} to {}", self.dir.join(file).display()))
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
+    }
+
+    pub fn add(&self, pid: u32) -> anyhow::Result<()> {
+        self.write("cgroup.procs", &pid.to_string())
+    }
+
+    /// The most the cgroup was charged (anonymous memory and the page cache it brought in).
+    pub fn peak_bytes(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        self.read(file).trim().parse().unwrap_or(0)
+    }
+
+    /// How many processes the kernel killed for exceeding the limit.
+    pub fn oom_kills(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        self.read(file)
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

@@ -96,6 +96,10 @@ pub struct Figures {
     pub peak_anon_rss_mib: f64,
     pub rest_rss_mib: f64,
     pub rest_anon_rss_mib: f64,
+    /// The restarted operator's peak, over its full pass and the quiet resyncs.
+    pub restart_peak_rss_mib: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<MemoryLimit>,
     pub cpu_seconds: f64,
     pub convergence_calls: Calls,
     pub quiet_resyncs: u32,
@@ -110,6 +114,14 @@ pub struct Figures {
     pub direct_calls: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct_error: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct MemoryLimit {
+    pub limit_mib: f64,
+    /// The most the cgroup was charged over the whole run.
+    pub peak_charged_mib: f64,
+    pub oom_kills: u64,
 }
 
 impl Figures {
@@ -169,6 +181,22 @@ impl Figures {
             "restart: first full pass over every resource",
             format!("{:.1} s", self.restart_pass_seconds),
         );
+        row(
+            "restarted operator peak RSS (relist + resyncs)",
+            format!("{:.1} MiB", self.restart_peak_rss_mib),
+        );
+        if let Some(limit) = &self.memory_limit {
+            row(
+                &format!(
+                    "under a {:.0} MiB cgroup limit: peak charged",
+                    limit.limit_mib
+                ),
+                format!(
+                    "{:.1} MiB, {} OOM kills",
+                    limit.peak_charged_mib, limit.oom_kills
+                ),
+            );
+        }
         row(
             &format!(
                 "quiet: restart + {} resyncs of {:.0} s, AWS writes",

@@ -244,6 +244,8 @@ fn listed<K>(
 fn strip_unread_metadata<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
+    // The watch tracks resource versions itself; reconcile writes without preconditions.
+    meta.resource_version = None;
     if let Some(a) = meta.annotations.as_mut() {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
         // An empty map still holds a B-tree node of about 500 bytes.
