@@ -76,8 +76,9 @@ impl MemoryLimit {
             limit.write("memory.max", &bytes.to_string())?;
         } else {
             limit.write("memory.limit_in_bytes", &bytes.to_string())?;
-            // What the operator allocated before it was moved in counts too.
-            limit.write("memory.move_charge_at_immigrate", "3")?;
+            // What the operator allocated before it was moved in (milliseconds after its start)
+            // counts too, where the kernel still supports moving charges.
+            let _ = limit.write("memory.move_charge_at_immigrate", "3");
         }
         Ok(limit)
     }
