@@ -240,7 +240,8 @@ fn listed<K>(
     }
 }
 
-/// The watch cache keeps what reconcile reads, not managed fields or last-applied copies.
+/// The watch cache keeps what reconcile reads, not managed fields, resource versions or
+/// last-applied copies.
 fn strip_unread_metadata<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
@@ -395,7 +396,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             let cm_api: Api<ConfigMap> =
                 Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
             outputs::export(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
-            // Ready and in sync: the resync clock comes back at this resource's next phase.
+            // Ready and in sync: the resync clock comes back a resync period after this reconcile.
             Ok(if readiness == Readiness::Ready && in_sync {
                 Action::await_change()
             } else {
