@@ -258,17 +258,13 @@ fn strip_unread_metadata<K: Resource>(obj: &mut K) {
 
 /// Status writes (our own) do not trigger a reconcile; spec, annotation, finalizer and deletion changes do.
 fn worth_reconciling<K: Resource>(obj: &K) -> u64 {
-    use std::hash::{Hash, Hasher};
     let meta = obj.meta();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (
+    triggers::hash_of((
         &meta.generation,
         &meta.annotations,
         &meta.finalizers,
         meta.deletion_timestamp.is_some(),
-    )
-        .hash(&mut h);
-    h.finish()
+    ))
 }
 
 async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<Action, Error> {

@@ -246,10 +246,7 @@ fn ready_target(obj: &RefObject) -> Result<Target, String> {
 type Key = u64;
 
 fn hashed(parts: impl std::hash::Hash) -> Key {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    parts.hash(&mut h);
-    h.finish()
+    crate::triggers::hash_of(parts)
 }
 
 /// Which resources refer to which target, so a target's change wakes exactly its dependents

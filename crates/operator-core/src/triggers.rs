@@ -18,7 +18,8 @@ use kube::{
     },
 };
 
-fn hash_of(value: impl Hash) -> u64 {
+/// A 64-bit hash for the indexes that key by hash instead of keeping strings.
+pub(crate) fn hash_of(value: impl Hash) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     value.hash(&mut h);
     h.finish()
@@ -123,7 +124,7 @@ pub fn due(identity: u64, period: Duration, last: u32, now: u32) -> bool {
 }
 
 /// Emits each cached resource once its resync period has passed since it was last reconciled.
-/// It scans the cache once per tick (a few milliseconds per 10,000 resources) instead of holding
+/// It scans the cache once per tick (one hash and one lookup per resource) instead of holding
 /// a scheduled requeue per resource. A tick is a twentieth of the shortest period in the cache,
 /// from 0.1 s to `max_tick`, so a short per-resource period is kept as well as a long default.
 pub fn resync<K>(
