@@ -45,16 +45,11 @@ where
     let mut seen: HashMap<u64, u64> = HashMap::new();
     let mut relisted: Option<HashMap<u64, u64>> = None;
     events.filter_map(move |event| {
-        let pass = |obj: K, into: &mut HashMap<u64, u64>, before: Option<u64>| {
-            let value = property(&obj);
-            into.insert(identity(&obj), value);
-            (before != Some(value)).then_some(obj)
-        };
         future::ready(match event {
             Err(e) => Some(Err(e)),
             Ok(watcher::Event::Apply(obj)) => {
-                let before = seen.get(&identity(&obj)).copied();
-                pass(obj, &mut seen, before).map(Ok)
+                let (id, value) = (identity(&obj), property(&obj));
+                (seen.insert(id, value) != Some(value)).then_some(Ok(obj))
             }
             Ok(watcher::Event::Delete(obj)) => {
                 seen.remove(&identity(&obj));
@@ -65,9 +60,10 @@ where
                 None
             }
             Ok(watcher::Event::InitApply(obj)) => {
-                let before = seen.get(&identity(&obj)).copied();
-                let into = relisted.get_or_insert_with(HashMap::new);
-                pass(obj, into, before).map(Ok)
+                let (id, value) = (identity(&obj), property(&obj));
+                let relisted = relisted.get_or_insert_with(HashMap::new);
+                relisted.insert(id, value);
+                (seen.get(&id) != Some(&value)).then_some(Ok(obj))
             }
             Ok(watcher::Event::InitDone) => {
                 if let Some(mut fresh) = relisted.take() {
