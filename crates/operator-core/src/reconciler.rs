@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::{
     Api, Resource, ResourceExt,
@@ -103,6 +103,8 @@ struct Context<K: AwsResource> {
     /// Consecutive retryable failures per object uid, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
     last_reconciled: triggers::LastReconciled,
+    /// What the cache keeps of each resource's conditions (the cached objects have none).
+    conditions: conditions::Memo,
 }
 
 /// Runs the controller for kind `K` until a termination signal.
@@ -124,9 +126,13 @@ pub async fn run<K: AwsResource>(
 
     let (reader, writer) = reflector::store();
     // Stripped before the store sees them: the cache holds only what reconcile reads.
+    let memo = conditions::Memo::default();
     let trigger = reflector(
         writer,
-        watcher(resources, watcher::Config::default().any_semantic()).modify(strip_unread_metadata),
+        watcher(resources, watcher::Config::default().any_semantic()).map_ok({
+            let memo = memo.clone();
+            move |event| cache_view(event, &memo)
+        }),
     )
     .inspect(listed(&ready))
     .default_backoff();
@@ -194,6 +200,7 @@ pub async fn run<K: AwsResource>(
         dependents: Arc::default(),
         failures: Mutex::default(),
         last_reconciled,
+        conditions: memo,
     });
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
@@ -240,8 +247,32 @@ fn listed<K>(
     }
 }
 
-/// The watch cache keeps what reconcile reads, not managed fields, resource versions or
-/// last-applied copies.
+/// What the watch cache keeps of an object: no managed fields, resource version or last-applied
+/// copy, and its conditions only as a digest and transition times in `memo`.
+fn cache_view<K: AwsResource>(
+    mut event: watcher::Event<K>,
+    memo: &conditions::Memo,
+) -> watcher::Event<K> {
+    match &mut event {
+        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+            strip_unread_metadata(obj);
+            let conditions = obj
+                .status_mut()
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.conditions))
+                .unwrap_or_default();
+            memo.record(triggers::identity(obj), &conditions);
+        }
+        watcher::Event::Delete(obj) => {
+            strip_unread_metadata(obj);
+            memo.forget(triggers::identity(obj));
+        }
+        watcher::Event::Init => memo.relist_started(),
+        watcher::Event::InitDone => memo.relist_done(),
+    }
+    event
+}
+
 fn strip_unread_metadata<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
@@ -367,7 +398,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
                 Condition::new(SYNCED, false, unresolved.reason, &unresolved.message),
             ];
             status.observed_generation = obj.meta().generation;
-            if write_status(api, obj, status).await? {
+            if write_status(ctx, api, obj, status).await? {
                 publish(
                     ctx,
                     obj,
@@ -387,7 +418,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             in_sync,
         }) => {
             let status = managed_status(obj, &observed, &readiness, in_sync);
-            write_status(api, obj, status).await?;
+            write_status(ctx, api, obj, status).await?;
             let data = K::outputs(&observed);
             let cm_api: Api<ConfigMap> =
                 Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
@@ -408,7 +439,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
                 Condition::new(TERMINAL, true, "NotOwned", &message),
             ];
             status.observed_generation = obj.meta().generation;
-            if write_status(api, obj, status).await? {
+            if write_status(ctx, api, obj, status).await? {
                 publish(ctx, obj, EventType::Warning, "NotOwned", message).await;
             }
             Ok(Action::await_change())
@@ -624,7 +655,26 @@ fn managed_status<K: AwsResource>(
     readiness: &Readiness,
     in_sync: bool,
 ) -> ResourceStatus<K::StatusFields> {
-    let ready = match readiness {
+    let synced = if in_sync {
+        Condition::new(SYNCED, true, "Synced", "AWS matches the spec")
+    } else {
+        Condition::new(
+            SYNCED,
+            false,
+            "Updating",
+            "Waiting for AWS to finish applying the spec",
+        )
+    };
+    ResourceStatus {
+        conditions: vec![ready_condition::<K>(readiness), synced],
+        observed_generation: obj.meta().generation,
+        arn: K::arn(observed),
+        fields: K::status_fields(observed),
+    }
+}
+
+fn ready_condition<K: AwsResource>(readiness: &Readiness) -> Condition {
+    match readiness {
         Readiness::Ready => Condition::new(
             READY,
             true,
@@ -640,22 +690,6 @@ fn managed_status<K: AwsResource>(
         Readiness::Deleting => {
             Condition::new(READY, false, "Deleting", "AWS is deleting the resource")
         }
-    };
-    let synced = if in_sync {
-        Condition::new(SYNCED, true, "Synced", "AWS matches the spec")
-    } else {
-        Condition::new(
-            SYNCED,
-            false,
-            "Updating",
-            "Waiting for AWS to finish applying the spec",
-        )
-    };
-    ResourceStatus {
-        conditions: vec![ready, synced],
-        observed_generation: obj.meta().generation,
-        arn: K::arn(observed),
-        fields: K::status_fields(observed),
     }
 }
 
@@ -668,9 +702,12 @@ async fn report_error<K: AwsResource>(
     reason: &str,
 ) -> Result<(), Error> {
     let mut status = previous_status(obj);
-    let ready = conditions::find(&status.conditions, READY)
-        .cloned()
-        .unwrap_or_else(|| Condition::new(READY, false, reason, error.to_string()));
+    // A usable resource stays Ready while an update or a deletion fails.
+    let ready = if ctx.conditions.is_true(triggers::identity(obj), READY) {
+        ready_condition::<K>(&Readiness::Ready)
+    } else {
+        Condition::new(READY, false, reason, error.to_string())
+    };
     let mut next = vec![
         ready,
         Condition::new(SYNCED, false, reason, error.to_string()),
@@ -685,29 +722,28 @@ async fn report_error<K: AwsResource>(
     }
     status.conditions = next;
     status.observed_generation = obj.meta().generation;
-    write_status(api, obj, status).await?;
+    write_status(ctx, api, obj, status).await?;
     publish(ctx, obj, EventType::Warning, reason, error.to_string()).await;
     Ok(())
 }
 
 /// Writes status through the status subresource, only when it changed. Returns whether it wrote.
 async fn write_status<K: AwsResource>(
+    ctx: &Context<K>,
     api: &Api<K>,
     obj: &K,
     mut status: ResourceStatus<K::StatusFields>,
 ) -> Result<bool, Error> {
-    let previous = obj.status();
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    status.conditions = conditions::merge(
-        previous
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default(),
-        status.conditions,
-        &now,
+    let id = triggers::identity(obj);
+    let (merged, conditions_changed) = ctx.conditions.merge(
+        id,
+        std::mem::take(&mut status.conditions),
+        jiff::Timestamp::now(),
     );
-    if previous == Some(&status) {
+    // The cached status has everything but its conditions.
+    let unchanged = !conditions_changed && obj.status().cloned().unwrap_or_default() == status;
+    status.conditions = merged;
+    if unchanged {
         return Ok(false);
     }
     let patch =
@@ -718,6 +754,8 @@ async fn write_status<K: AwsResource>(
         &Patch::Apply(patch),
     )
     .await?;
+    // Recorded now, so a reconcile that runs before the watch brings the write does not repeat it.
+    ctx.conditions.record(id, &status.conditions);
     Ok(true)
 }
 

@@ -9,7 +9,6 @@ use std::{
 
 use futures::{Stream, StreamExt, stream};
 use kube::{
-    ResourceExt,
     api::ApiResource,
     core::{NotUsed, Object},
     runtime::reflector::ObjectRef,
@@ -114,7 +113,14 @@ pub struct RefIndex {
     pub listed: Listed,
 }
 
-type ObjectKey = (String, String);
+/// An object's namespace and name, hashed twice (128 bits): no two objects' keys collide in
+/// practice, and none holds a copy of the strings.
+type ObjectKey = (u64, u64);
+
+fn object_key(namespace: &str, name: &str) -> ObjectKey {
+    use crate::triggers::hash_of;
+    (hash_of((namespace, name)), hash_of((name, namespace, 1u8)))
+}
 
 #[derive(Default)]
 struct IndexState {
@@ -167,13 +173,18 @@ impl RefIndex {
 
     fn get(&self, namespace: &str, name: &str) -> Option<Result<Target, String>> {
         let state = self.state.lock().expect("poisoned");
-        let key = (namespace.to_owned(), name.to_owned());
-        state.current.get(&key).map(|e| e.target.clone())
+        state
+            .current
+            .get(&object_key(namespace, name))
+            .map(|e| e.target.clone())
     }
 }
 
 fn key(obj: &RefObject) -> ObjectKey {
-    (obj.namespace().unwrap_or_default(), obj.name_any())
+    object_key(
+        obj.metadata.namespace.as_deref().unwrap_or_default(),
+        obj.metadata.name.as_deref().unwrap_or_default(),
+    )
 }
 
 fn entry(obj: &RefObject) -> Entry {

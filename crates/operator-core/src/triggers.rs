@@ -26,7 +26,7 @@ pub(crate) fn hash_of(value: impl Hash) -> u64 {
 }
 
 /// The identity of an object, hashed: a uid is new when an object of the same name is re-created.
-fn identity<K: Resource>(obj: &K) -> u64 {
+pub(crate) fn identity<K: Resource>(obj: &K) -> u64 {
     let meta = obj.meta();
     hash_of((&meta.namespace, &meta.name, &meta.uid))
 }
