@@ -278,6 +278,7 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
         op.aws_calls("read"),
         op.aws_calls("GetQueueUrl"),
     );
+    let version = s.api.get(&name).await.unwrap().metadata.resource_version;
     tokio::time::sleep(Duration::from_secs(7)).await;
     let (writes_after, reads_after) = (op.aws_calls("write"), op.aws_calls("read"));
     assert_eq!(
@@ -294,6 +295,11 @@ async fn drift_is_corrected_at_resync_and_quiet_resyncs_write_nothing() {
     assert!(
         reads_after >= reads + 9,
         "resyncs did not run: reads {reads} -> {reads_after}"
+    );
+    assert_eq!(
+        s.api.get(&name).await.unwrap().metadata.resource_version,
+        version,
+        "quiet resyncs changed the object (its status)"
     );
 
     // Changes behind the operator's back: an attribute, the redrive policy, a tag.

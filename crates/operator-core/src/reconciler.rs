@@ -50,6 +50,9 @@ const REFERENCE_REQUEUE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How late a resync may be at most (shorter when a resource asks for a short period).
 const RESYNC_TICK: Duration = Duration::from_secs(10);
+/// Changed resources handed to the controller at once, per reconcile it runs in parallel; the
+/// rest wait in the gate, at a fifth of the memory of a scheduler entry.
+const GATE_PER_WORKER: usize = 4;
 
 /// Operator-wide behaviour, from the command line.
 #[derive(Clone, Debug)]
@@ -103,6 +106,7 @@ struct Context<K: AwsResource> {
     /// Consecutive retryable failures per object uid, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
     last_reconciled: triggers::LastReconciled,
+    gate: triggers::Gate<K>,
     /// What the cache keeps of each resource's conditions (the cached objects have none).
     conditions: conditions::Memo,
 }
@@ -127,16 +131,29 @@ pub async fn run<K: AwsResource>(
     let (reader, writer) = reflector::store();
     // Stripped before the store sees them: the cache holds only what reconcile reads.
     let memo = conditions::Memo::default();
+    let (gate, admitted) = triggers::Gate::new(usize::from(settings.concurrency) * GATE_PER_WORKER);
     let trigger = reflector(
         writer,
         watcher(resources, watcher::Config::default().any_semantic()).map_ok({
-            let memo = memo.clone();
-            move |event| cache_view(event, &memo)
+            let (memo, gate) = (memo.clone(), gate.clone());
+            move |event| cache_view(event, &memo, &gate)
         }),
     )
     .inspect(listed(&ready))
     .default_backoff();
-    let trigger = triggers::changed(trigger, worth_reconciling::<K>);
+    // Changes go through the gate; only watch errors reach the controller this way.
+    let trigger = triggers::changed(trigger, worth_reconciling::<K>).filter_map({
+        let gate = gate.clone();
+        move |change| {
+            future::ready(match change {
+                Ok(obj) => {
+                    gate.admit(&obj);
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            })
+        }
+    });
     // Every resource resyncs a period after its last reconcile.
     let last_reconciled = triggers::LastReconciled::default();
     let resync = triggers::resync(reader.clone(), last_reconciled.clone(), RESYNC_TICK, {
@@ -200,11 +217,13 @@ pub async fn run<K: AwsResource>(
         dependents: Arc::default(),
         failures: Mutex::default(),
         last_reconciled,
+        gate,
         conditions: memo,
     });
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
     let mut controller = Controller::for_stream(trigger, reader)
+        .reconcile_on(admitted)
         .reconcile_on(resync)
         .owns_stream(cm_trigger)
         .with_config(controller::Config::default().concurrency(settings.concurrency));
@@ -249,9 +268,11 @@ fn listed<K>(
 
 /// What the watch cache keeps of an object: no managed fields, resource version or last-applied
 /// copy, and its conditions only as a digest and transition times in `memo`.
+/// A deleted object also leaves the gate.
 fn cache_view<K: AwsResource>(
     mut event: watcher::Event<K>,
     memo: &conditions::Memo,
+    gate: &triggers::Gate<K>,
 ) -> watcher::Event<K> {
     match &mut event {
         watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
@@ -266,6 +287,7 @@ fn cache_view<K: AwsResource>(
         watcher::Event::Delete(obj) => {
             strip_unread_metadata(obj);
             memo.forget(triggers::identity(obj));
+            gate.forget(obj);
         }
         watcher::Event::Init => memo.relist_started(),
         watcher::Event::InitDone => memo.relist_done(),
@@ -322,6 +344,7 @@ async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<
         } else {
             ctx.last_reconciled.touch(&*obj);
         }
+        ctx.gate.done(&*obj);
         if result.is_ok() {
             ctx.failures
                 .lock()
