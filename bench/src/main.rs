@@ -121,6 +121,17 @@ async fn main() -> anyhow::Result<()> {
                 operator.log_tail()
             );
         }
+        // A killed operator (e.g. by the memory limit) fails the run now, not at the deadline.
+        if process::sample(pid).is_none() {
+            bail!(
+                "the operator exited with {ready} of {total} Ready{}; operator log:\n{}",
+                limit
+                    .as_ref()
+                    .map(|l| format!(" ({} OOM kills)", l.oom_kills()))
+                    .unwrap_or_default(),
+                operator.log_tail()
+            );
+        }
         if last_report.elapsed() >= Duration::from_secs(10) {
             eprintln!(
                 "bench: {ready}/{total} Ready after {:.0}s",
