@@ -33,6 +33,10 @@ demo:
 crds:
     cargo run -q --locked --bin crdgen -- crds
 
+# Bytes per resource held by each of the operator's per-resource structures (20,000 SQS queues; jemalloc's counters; no cluster, a few seconds once built).
+bench-memory:
+    cargo run -q --example memory_per_resource -p aws-service-operator
+
 # Scale benchmark: N resources (1 SNS topic : 2 SQS queues : 2 subscriptions) against a release build; prints a table, writes bench/results/bench-N.json.
 bench N="1000" CONCURRENCY="16" *ARGS:
     e2e/bench.sh {{N}} {{CONCURRENCY}} {{ARGS}}

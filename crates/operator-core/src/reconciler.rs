@@ -269,7 +269,7 @@ fn listed<K>(
 /// What the watch cache keeps of an object: no managed fields, resource version or last-applied
 /// copy, and its conditions only as a digest and transition times in `memo`.
 /// A deleted object also leaves the gate.
-fn cache_view<K: AwsResource>(
+pub fn cache_view<K: AwsResource>(
     mut event: watcher::Event<K>,
     memo: &conditions::Memo,
     gate: &triggers::Gate<K>,
