@@ -53,9 +53,9 @@ impl Condition {
 }
 
 /// What the watch cache keeps of each object's conditions, in place of the conditions themselves
-/// (about 400 bytes an object with their strings): a digest, so that only a changed set is
+/// (about 440 bytes an object with their strings): a digest, so that only a changed set is
 /// written, and when each condition took its current status, which an unchanged condition keeps.
-/// About 80 bytes an object. Filled from the watch and from our own writes, keyed by the
+/// About 110 bytes an object. Filled from the watch and from our own writes, keyed by the
 /// object's hashed identity.
 #[derive(Clone, Default)]
 pub struct Memo {

@@ -51,7 +51,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How late a resync may be at most (shorter when a resource asks for a short period).
 const RESYNC_TICK: Duration = Duration::from_secs(10);
 /// Changed resources handed to the controller at once, per reconcile it runs in parallel; the
-/// rest wait in the gate, at a fifth of the memory of a scheduler entry.
+/// rest wait in the gate, at a third of the memory of a scheduler entry.
 const GATE_PER_WORKER: usize = 4;
 
 /// Operator-wide behaviour, from the command line.

@@ -105,7 +105,7 @@ pub struct Unresolved {
 }
 
 /// What resolution needs of every object of one referenced kind, kept from its watch: the
-/// target when it is Ready, else why not. About 150 bytes an object, where caching the object
+/// target when it is Ready, else why not. About 160 bytes an object, where caching the object
 /// costs a kilobyte or more.
 #[derive(Clone, Default)]
 pub struct RefIndex {

@@ -174,9 +174,9 @@ where
 }
 
 /// Hands the controller at most `limit` resources at a time and keeps the rest waiting here, in
-/// order, as a name each (about 150 bytes) rather than as entries of kube-runtime's scheduler
-/// (about 700 bytes): applying 50,000 resources at once, or restarting with them, does not queue
-/// 50,000 scheduler entries. A resource already handed over passes at once (the controller runs
+/// order, as a name each (about 240 bytes) rather than as entries of kube-runtime's scheduler
+/// (about 750 bytes; `just bench-memory`): applying 50,000 resources at once, or restarting with
+/// them, does not queue 50,000 scheduler entries. A resource already handed over passes at once (the controller runs
 /// it again after its current reconcile).
 pub struct Gate<K: Resource<DynamicType = ()>> {
     state: Arc<Mutex<GateState<K>>>,
