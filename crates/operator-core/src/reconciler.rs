@@ -764,7 +764,11 @@ async fn write_status<K: AwsResource>(
         jiff::Timestamp::now(),
     );
     // The cached status has everything but its conditions.
-    let unchanged = !conditions_changed && obj.status().cloned().unwrap_or_default() == status;
+    let unchanged = !conditions_changed
+        && match obj.status() {
+            Some(previous) => *previous == status,
+            None => status == ResourceStatus::default(),
+        };
     status.conditions = merged;
     if unchanged {
         return Ok(false);
