@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    hash::{Hash, Hasher},
     sync::{Arc, Mutex},
 };
 
@@ -78,22 +79,34 @@ struct Written {
 
 impl Written {
     fn of(conditions: &[Condition]) -> Self {
-        let since: Box<[_]> = conditions
-            .iter()
-            .map(|c| {
-                let time = c.last_transition_time.as_deref().and_then(unix_seconds);
-                (hash_of((&c.type_, &c.status)), time)
-            })
-            .collect();
-        let digest = hash_of(
-            conditions
+        Self {
+            digest: digest(conditions),
+            since: conditions
                 .iter()
-                .zip(&since)
-                .map(|(c, (_, time))| (&c.type_, &c.status, &c.reason, &c.message, time))
-                .collect::<Vec<_>>(),
-        );
-        Self { digest, since }
+                .map(|c| (hash_of((&c.type_, &c.status)), transition_seconds(c)))
+                .collect(),
+        }
     }
+}
+
+/// Every field of every condition, the transition time to the second as `since` keeps it.
+fn digest(conditions: &[Condition]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for c in conditions {
+        (
+            &c.type_,
+            &c.status,
+            &c.reason,
+            &c.message,
+            transition_seconds(c),
+        )
+            .hash(&mut h);
+    }
+    h.finish()
+}
+
+fn transition_seconds(c: &Condition) -> Option<i64> {
+    c.last_transition_time.as_deref().and_then(unix_seconds)
 }
 
 impl Memo {
@@ -149,7 +162,7 @@ impl Memo {
                 c
             })
             .collect();
-        let changed = previous.map(|p| p.digest) != Some(Written::of(&merged).digest);
+        let changed = previous.map(|p| p.digest) != Some(digest(&merged));
         (merged, changed)
     }
 
