@@ -231,6 +231,10 @@ impl<K: Resource<DynamicType = ()>> Gate<K> {
         if state.handed.contains_key(&id) {
             self.hand(&mut state, id, obj_ref(obj));
         } else if !state.waiting_ids.contains(&id) {
+            if state.handed.len() >= state.limit {
+                // No reconcile may end for a while (all hung): expired hand-overs must not block.
+                state.handed.retain(|_, at| at.elapsed() < HANDED_EXPIRY);
+            }
             if state.handed.len() < state.limit {
                 self.hand(&mut state, id, obj_ref(obj));
             } else {
