@@ -29,20 +29,21 @@ SRC = CHARTS_DIR / "_src"
 CRDS = REPO_ROOT / "crds"
 GROUP = "service-operator.aws"
 
-# service -> (description, its kinds' plurals, plurals of kinds it refers to by name)
+# service -> (description, its kinds' plurals, plurals of kinds it refers to by name,
+#             core objects it creates besides the outputs ConfigMaps)
 SERVICES = {
-    "dynamodb": ("Amazon DynamoDB tables", ["dynamodbs"], []),
-    "s3": ("Amazon S3 buckets", ["s3buckets"], []),
-    "ecr": ("Amazon ECR repositories", ["ecrrepositories"], []),
-    "sns": ("Amazon SNS topics and subscriptions", ["snstopics", "snssubscriptions"], ["sqsqueues"]),
-    "sqs": ("Amazon SQS queues", ["sqsqueues"], []),
+    "dynamodb": ("Amazon DynamoDB tables", ["dynamodbs"], [], []),
+    "s3": ("Amazon S3 buckets", ["s3buckets"], [], ["services"]),
+    "ecr": ("Amazon ECR repositories", ["ecrrepositories"], [], []),
+    "sns": ("Amazon SNS topics and subscriptions", ["snstopics", "snssubscriptions"], ["sqsqueues"], []),
+    "sqs": ("Amazon SQS queues", ["sqsqueues"], [], []),
 }
 ALL_IN_ONE = "aws-service-operator"
 
 
 def charts():
     """(chart name, binary, services, description) of every chart."""
-    for service, (what, _, _) in SERVICES.items():
+    for service, (what, _, _, _) in SERVICES.items():
         yield f"{service}-controller", f"{service}-controller", [service], f"Kubernetes controller for {what}."
     yield ALL_IN_ONE, ALL_IN_ONE, list(SERVICES), "Every AWS service controller in one process."
 
@@ -58,7 +59,7 @@ def crd_file(plural):
 
 def check_crd_mapping():
     """Every generated CRD must belong to a service, or no chart would ship it."""
-    known = {crd_file(p) for _, kinds, _ in SERVICES.values() for p in kinds}
+    known = {crd_file(p) for _, kinds, _, _ in SERVICES.values() for p in kinds}
     unknown = sorted(p.name for p in CRDS.glob("*.yaml") if p.name not in known)
     if unknown:
         sys.exit(f"charts/generate.py: crds/{', crds/'.join(unknown)} belong to no service: add them to SERVICES")
@@ -67,8 +68,13 @@ def check_crd_mapping():
 def service_table(services):
     lines = []
     for s in services:
-        _, kinds, refs = SERVICES[s]
-        lines += [f"{s}:", f"  kinds: {json.dumps(kinds)}", f"  references: {json.dumps(refs)}"]
+        _, kinds, refs, objects = SERVICES[s]
+        lines += [
+            f"{s}:",
+            f"  kinds: {json.dumps(kinds)}",
+            f"  references: {json.dumps(refs)}",
+            f"  objects: {json.dumps(objects)}",
+        ]
     return "\n".join(lines)
 
 

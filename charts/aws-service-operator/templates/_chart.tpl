@@ -8,16 +8,21 @@
 dynamodb:
   kinds: ["dynamodbs"]
   references: []
+  objects: []
 s3:
   kinds: ["s3buckets"]
   references: []
+  objects: ["services"]
 ecr:
   kinds: ["ecrrepositories"]
   references: []
+  objects: []
 sns:
   kinds: ["snstopics", "snssubscriptions"]
   references: ["sqsqueues"]
+  objects: []
 sqs:
   kinds: ["sqsqueues"]
   references: []
+  objects: []
 {{- end }}

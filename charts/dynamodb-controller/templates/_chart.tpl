@@ -8,4 +8,5 @@
 dynamodb:
   kinds: ["dynamodbs"]
   references: []
+  objects: []
 {{- end }}

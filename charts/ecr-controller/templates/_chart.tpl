@@ -8,4 +8,5 @@
 ecr:
   kinds: ["ecrrepositories"]
   references: []
+  objects: []
 {{- end }}

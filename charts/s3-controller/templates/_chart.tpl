@@ -8,4 +8,5 @@
 s3:
   kinds: ["s3buckets"]
   references: []
+  objects: ["services"]
 {{- end }}

@@ -8,4 +8,5 @@
 sns:
   kinds: ["snstopics", "snssubscriptions"]
   references: ["sqsqueues"]
+  objects: []
 {{- end }}

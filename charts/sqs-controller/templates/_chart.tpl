@@ -8,4 +8,5 @@
 sqs:
   kinds: ["sqsqueues"]
   references: []
+  objects: []
 {{- end }}

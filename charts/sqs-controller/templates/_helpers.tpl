@@ -79,10 +79,12 @@ Events. Namespaces (get, for the deletion-policy annotation) and Leases are gran
 {{- $table := fromYaml (include "aso.serviceTable" .) }}
 {{- $kinds := list }}
 {{- $refs := list }}
+{{- $objects := list }}
 {{- range (include "aso.services" . | fromJsonArray) }}
 {{- $entry := get $table . }}
 {{- $kinds = concat $kinds $entry.kinds }}
 {{- $refs = concat $refs ($entry.references | default list) }}
+{{- $objects = concat $objects ($entry.objects | default list) }}
 {{- end }}
 {{- $refs = uniq $refs }}
 {{- range $kinds }}
@@ -111,6 +113,12 @@ Events. Namespaces (get, for the deletion-policy annotation) and Leases are gran
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch"]
+{{- if $objects }}
+# What the kinds make for apps besides the outputs (an S3 bucket's ExternalName Service).
+- apiGroups: [""]
+  resources: {{ toJson (uniq $objects) }}
+  verbs: ["get", "create", "patch"]
+{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::{
     },
 };
 use operator_core::{
-    AwsError, AwsResource, Readiness,
+    AwsError, AwsResource, NameRule, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     references::Resolved,
@@ -35,6 +35,11 @@ impl AwsResource for DynamoDB {
     type StatusFields = TableStatusFields;
 
     const SERVICE: &'static str = "DynamoDB table";
+    /// Table names are 3-255 of `[a-zA-Z0-9_.-]`; a Kubernetes name is already within the set.
+    const DEFAULTED_NAME: Option<NameRule> = Some(NameRule {
+        rule: "has(self.spec.tableName) || size(self.metadata.name) >= 3",
+        message: "metadata.name is used as the DynamoDB table name and must be at least 3 characters; set spec.tableName to use another name",
+    });
 
     fn client(aws: &AwsClients) -> Client {
         let config = aws_sdk_dynamodb::config::Builder::from(&aws.config)
@@ -228,12 +233,13 @@ impl AwsResource for DynamoDB {
     }
 
     fn outputs(observed: &ObservedTable) -> BTreeMap<String, String> {
+        let arn = observed.arn.clone().unwrap_or_default();
+        // arn:<partition>:dynamodb:<region>:<account>:table/<name>
+        let region = arn.split(':').nth(3).unwrap_or_default().to_owned();
         let mut out = BTreeMap::from([
             ("tableName".to_owned(), observed.name.clone()),
-            (
-                "tableARN".to_owned(),
-                observed.arn.clone().unwrap_or_default(),
-            ),
+            ("tableARN".to_owned(), arn),
+            ("region".to_owned(), region),
         ]);
         if let Some(stream) = &observed.stream_arn {
             out.insert("streamARN".to_owned(), stream.clone());

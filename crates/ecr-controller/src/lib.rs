@@ -11,7 +11,6 @@ pub const SERVICE: &str = "ecr";
 
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use operator_core::operator::Operator;
 
 /// Every controller of this service.
@@ -21,5 +20,5 @@ pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
 
 /// Every CRD of this service.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![ECRRepository::crd()]
+    vec![operator_core::crd::definition::<ECRRepository>()]
 }

@@ -7,7 +7,7 @@ use aws_sdk_ecr::{
     types::{self as ecr, Tag},
 };
 use operator_core::{
-    AwsError, AwsResource, Readiness,
+    AwsError, AwsResource, NameRule, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     policy,
@@ -29,6 +29,11 @@ impl AwsResource for ECRRepository {
     type StatusFields = RepositoryStatusFields;
 
     const SERVICE: &'static str = "ECR repository";
+    /// ECR's repository naming rule, for a name taken from metadata.name.
+    const DEFAULTED_NAME: Option<NameRule> = Some(NameRule {
+        rule: "has(self.spec.repositoryName) || (size(self.metadata.name) >= 2 && self.metadata.name.matches('^[a-z0-9]+([._-][a-z0-9]+)*$'))",
+        message: "metadata.name is used as the ECR repository name and ECR refuses it: at least 2 characters, lowercase letters and digits separated by single '.', '_' or '-'; set spec.repositoryName to use another name",
+    });
 
     fn client(aws: &AwsClients) -> Client {
         let config = aws_sdk_ecr::config::Builder::from(&aws.config)

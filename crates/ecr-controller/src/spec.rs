@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".status.arn","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
+// `default: {}` lets a manifest leave out `spec`, as the original operator's did.
+#[schemars(extend("default" = {}, "x-kubernetes-validations" = [
     {"rule": "has(self.repositoryName) == has(oldSelf.repositoryName) && (!has(self.repositoryName) || self.repositoryName == oldSelf.repositoryName)", "message": "repositoryName is immutable"},
     {"rule": "has(self.encryption) == has(oldSelf.encryption) && (!has(self.encryption) || self.encryption == oldSelf.encryption)", "message": "encryption is immutable"},
     {"rule": "!has(self.encryption) || !has(self.encryption.kmsKey) || self.encryption.encryptionType == 'KMS'", "message": "encryption.kmsKey needs encryptionType KMS"}

@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod cli;
 pub mod conditions;
+pub mod crd;
 pub mod errors;
 pub mod gate;
 pub mod json;
@@ -25,7 +26,7 @@ pub mod telemetry;
 pub mod triggers;
 
 pub use errors::AwsError;
-pub use resource::{AwsResource, Readiness};
+pub use resource::{AwsResource, EndpointService, NameRule, Readiness};
 pub use status::ResourceStatus;
 
 // Re-exported so every service crate builds against the same versions.

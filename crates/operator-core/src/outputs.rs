@@ -7,7 +7,7 @@ use std::{
 };
 
 use k8s_openapi::{
-    api::core::v1::ConfigMap,
+    api::core::v1::{ConfigMap, Service, ServicePort, ServiceSpec},
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
 use kube::{
@@ -16,7 +16,7 @@ use kube::{
     runtime::watcher,
 };
 
-use crate::{MANAGER, gate::Listed};
+use crate::{MANAGER, gate::Listed, resource::EndpointService};
 
 /// Label on every outputs ConfigMap, so each controller watches only its own.
 pub const KIND_LABEL: &str = "service-operator.aws/kind";
@@ -27,28 +27,79 @@ pub fn config_map<K: Resource<DynamicType = ()>>(
     owner: &K,
     data: BTreeMap<String, String>,
 ) -> ConfigMap {
-    let meta = owner.meta();
     ConfigMap {
-        metadata: ObjectMeta {
-            name: meta.name.clone(),
-            namespace: meta.namespace.clone(),
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
-                (KIND_LABEL.to_owned(), K::kind(&()).into_owned()),
-            ])),
-            owner_references: Some(vec![OwnerReference {
-                api_version: K::api_version(&()).into_owned(),
-                kind: K::kind(&()).into_owned(),
-                name: meta.name.clone().unwrap_or_default(),
-                uid: meta.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: None,
-            }]),
-            ..ObjectMeta::default()
-        },
+        metadata: owned_metadata(owner, owner.meta().name.clone()),
         data: Some(data),
         ..ConfigMap::default()
     }
+}
+
+/// The ExternalName Service for `owner`'s endpoint, owned by it.
+pub fn service<K: Resource<DynamicType = ()>>(owner: &K, endpoint: &EndpointService) -> Service {
+    Service {
+        metadata: owned_metadata(owner, Some(endpoint.name.clone())),
+        spec: Some(ServiceSpec {
+            type_: Some("ExternalName".into()),
+            external_name: Some(endpoint.host.clone()),
+            ports: Some(vec![ServicePort {
+                name: Some("https".into()),
+                port: endpoint.port,
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// Labels that say who wrote the object, and `owner` as its controller, so the garbage collector
+/// deletes it with `owner`.
+fn owned_metadata<K: Resource<DynamicType = ()>>(owner: &K, name: Option<String>) -> ObjectMeta {
+    let meta = owner.meta();
+    ObjectMeta {
+        name,
+        namespace: meta.namespace.clone(),
+        labels: Some(BTreeMap::from([
+            (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
+            (KIND_LABEL.to_owned(), K::kind(&()).into_owned()),
+        ])),
+        owner_references: Some(vec![OwnerReference {
+            api_version: K::api_version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        }]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Applies the endpoint Service unless a Service of that name exists that `desired`'s owner does
+/// not control (someone else's is never taken over). Returns the foreign one's name.
+pub async fn export_service(api: &Api<Service>, desired: Service) -> kube::Result<Option<String>> {
+    let name = desired.name_any();
+    let owner = desired
+        .owner_references()
+        .first()
+        .map(|o| o.uid.clone())
+        .unwrap_or_default();
+    if let Some(existing) = api.get_opt(&name).await?
+        && !existing
+            .owner_references()
+            .iter()
+            .any(|o| o.uid == owner && o.controller == Some(true))
+    {
+        return Ok(Some(name));
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&desired),
+    )
+    .await?;
+    Ok(None)
 }
 
 /// What each outputs ConfigMap in the cluster holds, as a fingerprint of the parts the operator

@@ -27,20 +27,35 @@ pub fn owner_tags<K: Resource>(obj: &K) -> BTreeMap<String, String> {
 pub enum Owner {
     /// Tagged with this object's uid.
     Us,
-    /// Tagged by another Kubernetes object of this operator (its namespace/name).
-    Other(String),
+    /// Tagged by another Kubernetes object (this kind's), which may or may not still exist.
+    Other(Recorded),
     /// No ownership tag: created outside the operator.
     Nobody,
 }
 
+/// The Kubernetes object an AWS resource's tags name as its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{} (uid {})", self.namespace, self.name, self.uid)
+    }
+}
+
 pub fn owner_of(tags: &BTreeMap<String, String>, our_uid: &str) -> Owner {
+    let tag = |key: &str| tags.get(key).cloned().unwrap_or_default();
     match tags.get(TAG_UID) {
         Some(uid) if uid == our_uid => Owner::Us,
-        Some(_) => Owner::Other(format!(
-            "{}/{}",
-            tags.get(TAG_NAMESPACE).map_or("?", String::as_str),
-            tags.get(TAG_NAME).map_or("?", String::as_str)
-        )),
+        Some(uid) => Owner::Other(Recorded {
+            namespace: tag(TAG_NAMESPACE),
+            name: tag(TAG_NAME),
+            uid: uid.clone(),
+        }),
         None => Owner::Nobody,
     }
 }
@@ -90,7 +105,14 @@ mod tests {
     fn recognises_owner_by_uid() {
         let t = tags(&[(TAG_UID, "u1"), (TAG_NAMESPACE, "ns"), (TAG_NAME, "a")]);
         assert_eq!(owner_of(&t, "u1"), Owner::Us);
-        assert_eq!(owner_of(&t, "u2"), Owner::Other("ns/a".into()));
+        assert_eq!(
+            owner_of(&t, "u2"),
+            Owner::Other(Recorded {
+                namespace: "ns".into(),
+                name: "a".into(),
+                uid: "u1".into()
+            })
+        );
         assert_eq!(owner_of(&tags(&[("team", "x")]), "u1"), Owner::Nobody);
     }
 

@@ -8,7 +8,7 @@ use std::{
 };
 
 use futures::{StreamExt, TryStreamExt, future};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -386,7 +386,18 @@ enum Synced<O> {
         readiness: Readiness,
         in_sync: bool,
     },
-    NotOwned(Owner),
+    NotOwned(NotOwned),
+}
+
+/// Why a found AWS resource is not this object's to manage.
+enum NotOwned {
+    /// No ownership tags: someone else made it.
+    Foreign,
+    /// Tagged by another object of this kind; `exists` says whether that object still does.
+    Other {
+        recorded: ownership::Recorded,
+        exists: bool,
+    },
 }
 
 async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
@@ -440,21 +451,32 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             readiness,
             in_sync,
         }) => {
-            let status = managed_status(obj, &observed, &readiness, in_sync);
-            write_status(ctx, api, obj, status).await?;
             let data = K::outputs(&observed);
-            let cm_api: Api<ConfigMap> =
-                Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+            let status = managed_status(obj, &observed, &readiness, in_sync, data.clone());
+            write_status(ctx, api, obj, status).await?;
+            let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
             outputs::export(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
+            if let Some(endpoint) = K::service(&observed) {
+                let svc_api: Api<Service> = Api::namespaced(ctx.kube.clone(), &namespace);
+                if let Some(name) =
+                    outputs::export_service(&svc_api, outputs::service(obj, &endpoint)).await?
+                {
+                    let note = format!(
+                        "Service {name:?} exists and is not this resource's; it is left as it is"
+                    );
+                    publish(ctx, obj, EventType::Warning, "ServiceNotOwned", note).await;
+                }
+            }
             // Ready and in sync: the resync clock comes back a resync period after this reconcile.
-            Ok(if readiness == Readiness::Ready && in_sync {
-                Action::await_change()
-            } else {
-                Action::requeue(SHORT_REQUEUE)
+            Ok(match readiness {
+                Readiness::Ready if in_sync => Action::await_change(),
+                // Waits on a change outside the resource: no tight loop.
+                Readiness::Unusable { .. } => Action::requeue(REFERENCE_REQUEUE),
+                _ => Action::requeue(SHORT_REQUEUE),
             })
         }
-        Ok(Synced::NotOwned(owner)) => {
-            let message = not_owned_message::<K>(&obj.aws_name(), &owner);
+        Ok(Synced::NotOwned(why)) => {
+            let message = not_owned_message::<K>(&obj.aws_name(), &why);
             let mut status = previous_status(obj);
             status.conditions = vec![
                 Condition::new(READY, false, "NotOwned", &message),
@@ -475,17 +497,61 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
     }
 }
 
-fn not_owned_message<K: AwsResource>(aws_name: &str, owner: &Owner) -> String {
-    let whose = match owner {
-        Owner::Other(other) => format!("it is managed by {} {other}", K::kind(&())),
-        _ => "it was not created by this operator".to_owned(),
+/// Says why the resource is not taken, and what would let the user proceed.
+fn not_owned_message<K: AwsResource>(aws_name: &str, why: &NotOwned) -> String {
+    let kind = K::kind(&());
+    let adopt = policy::ADOPT;
+    let (whose, next) = match why {
+        NotOwned::Foreign => (
+            "it was not created by this operator".to_owned(),
+            format!("Annotate {adopt}=\"true\" to adopt it."),
+        ),
+        NotOwned::Other {
+            recorded,
+            exists: true,
+        } => (
+            format!("it is managed by {kind} {recorded}, which still exists"),
+            format!(
+                "It is never taken from a resource that exists, even with {adopt}: delete \
+                 {kind} {}/{} (annotated deletion-policy retain to keep the AWS resource), or \
+                 give this resource another AWS name.",
+                recorded.namespace, recorded.name
+            ),
+        ),
+        NotOwned::Other {
+            recorded,
+            exists: false,
+        } => (
+            format!("its tags name {kind} {recorded}, which no longer exists in this cluster"),
+            format!("Annotate {adopt}=\"true\" to adopt it."),
+        ),
     };
     format!(
         "{} {aws_name:?} already exists in AWS and is not managed by this resource ({whose}); \
-         it is left untouched. Annotate {}=\"true\" to adopt it.",
+         it is left untouched. {next}",
         K::SERVICE,
-        policy::ADOPT
     )
+}
+
+/// Whether the object the AWS resource's tags name still exists in this cluster. This object
+/// (same namespace and name, a new uid: re-created after a retain) does not count.
+async fn recorded_owner_exists<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    recorded: &ownership::Recorded,
+) -> Result<bool, Error> {
+    if obj.namespace().as_deref() == Some(recorded.namespace.as_str())
+        && obj.name_any() == recorded.name
+    {
+        return Ok(false);
+    }
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &recorded.namespace);
+    match api.get_opt(&recorded.name).await {
+        Ok(found) => Ok(found.is_some_and(|o| o.uid().as_deref() == Some(recorded.uid.as_str()))),
+        // Not allowed to look (a namespace-scoped install): it may exist, so it is not taken.
+        Err(kube::Error::Api(e)) if e.code == 403 => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Observe, create if absent, check ownership (adopting on request), then correct differences.
@@ -514,22 +580,30 @@ async fn sync<K: AwsResource>(
         }
     };
 
-    match ownership::owner_of(K::tags(&observed), &uid) {
-        Owner::Us => {}
-        Owner::Nobody if policy::wants_adoption(obj) => {
-            obj.tag(&ctx.aws, &observed, &owner_tags).await?;
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                "Adopted",
-                format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
-            )
-            .await;
-            observed = observed_after_write(obj, ctx, refs).await?;
+    let adoptable = match ownership::owner_of(K::tags(&observed), &uid) {
+        Owner::Us => false,
+        Owner::Nobody if policy::wants_adoption(obj) => true,
+        Owner::Nobody => return Ok(Synced::NotOwned(NotOwned::Foreign)),
+        // A resource whose recorded owner exists is never taken, even when asked to adopt.
+        Owner::Other(recorded) => {
+            let exists = recorded_owner_exists(obj, ctx, &recorded).await?;
+            if exists || !policy::wants_adoption(obj) {
+                return Ok(Synced::NotOwned(NotOwned::Other { recorded, exists }));
+            }
+            true
         }
-        // Never take over a resource another object of ours manages, even when asked to adopt.
-        owner => return Ok(Synced::NotOwned(owner)),
+    };
+    if adoptable {
+        obj.tag(&ctx.aws, &observed, &owner_tags).await?;
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Adopted",
+            format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
+        )
+        .await;
+        observed = observed_after_write(obj, ctx, refs).await?;
     }
 
     let readiness = K::readiness(&observed);
@@ -629,6 +703,7 @@ async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Res
     }
 
     let Some(observed) = obj.observe(&ctx.aws, &no_refs).await? else {
+        obj.delete_leftovers(&ctx.aws).await?;
         return Ok(Action::await_change());
     };
     if ownership::owner_of(K::tags(&observed), &obj.uid().unwrap_or_default()) != Owner::Us {
@@ -677,21 +752,25 @@ fn managed_status<K: AwsResource>(
     observed: &K::Observed,
     readiness: &Readiness,
     in_sync: bool,
+    output: BTreeMap<String, String>,
 ) -> ResourceStatus<K::StatusFields> {
-    let synced = if in_sync {
-        Condition::new(SYNCED, true, "Synced", "AWS matches the spec")
-    } else {
-        Condition::new(
+    let synced = match readiness {
+        Readiness::Unusable { reason, message } => {
+            Condition::new(SYNCED, false, reason, message.clone())
+        }
+        _ if in_sync => Condition::new(SYNCED, true, "Synced", "AWS matches the spec"),
+        _ => Condition::new(
             SYNCED,
             false,
             "Updating",
             "Waiting for AWS to finish applying the spec",
-        )
+        ),
     };
     ResourceStatus {
         conditions: vec![ready_condition::<K>(readiness), synced],
         observed_generation: obj.meta().generation,
         arn: K::arn(observed),
+        output,
         fields: K::status_fields(observed),
     }
 }
@@ -712,6 +791,9 @@ fn ready_condition<K: AwsResource>(readiness: &Readiness) -> Condition {
         ),
         Readiness::Deleting => {
             Condition::new(READY, false, "Deleting", "AWS is deleting the resource")
+        }
+        Readiness::Unusable { reason, message } => {
+            Condition::new(READY, false, reason, message.clone())
         }
     }
 }

@@ -24,6 +24,28 @@ pub enum Readiness {
     Pending(String),
     /// AWS is deleting it.
     Deleting,
+    /// It exists but cannot work until something outside it changes (the message says what);
+    /// looked at again now and then, not in a tight loop.
+    Unusable {
+        reason: String,
+        message: String,
+    },
+}
+
+/// A CEL rule over the whole object that checks `metadata.name` where the AWS name defaults
+/// from it, so a name AWS cannot take is refused at admission rather than by AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct NameRule {
+    pub rule: &'static str,
+    pub message: &'static str,
+}
+
+/// An ExternalName Service, named `name`, that points at the AWS resource's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointService {
+    pub name: String,
+    pub host: String,
+    pub port: i32,
 }
 
 /// A Kubernetes kind backed by one AWS resource.
@@ -67,6 +89,9 @@ pub trait AwsResource:
 
     /// Kinds this kind can refer to by name; their changes wake the resources that refer to them.
     const REFERENCED_KINDS: &'static [RefKind] = &[];
+
+    /// Checks `metadata.name` at admission where the AWS name defaults from it.
+    const DEFAULTED_NAME: Option<NameRule> = None;
 
     fn client(aws: &AwsClients) -> Self::Client;
 
@@ -137,4 +162,18 @@ pub trait AwsResource:
 
     /// User tags from the spec.
     fn user_tags(&self) -> BTreeMap<String, String>;
+
+    /// A Service the app can reach the resource by; created and owned by the resource.
+    fn service(_observed: &Self::Observed) -> Option<EndpointService> {
+        None
+    }
+
+    /// Removes what this resource added to other AWS resources when its own AWS resource is
+    /// already gone (deleted out of band, or with its parent); `delete` covers the usual case.
+    fn delete_leftovers(
+        &self,
+        _client: &Self::Client,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async { Ok(()) }
+    }
 }

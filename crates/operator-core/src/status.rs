@@ -1,5 +1,7 @@
 //! The status every kind shares, with the kind's own observed fields flattened in.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,10 @@ pub struct ResourceStatus<F> {
     /// The ARN of the AWS resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The values also written to the outputs ConfigMap, under the original operator's names
+    /// (its `output` block: `tableARN`, `queueURL`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output: BTreeMap<String, String>,
     #[serde(flatten)]
     pub fields: F,
 }

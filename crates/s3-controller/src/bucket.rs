@@ -9,7 +9,7 @@ use aws_sdk_s3::{
     types::{self as s3, BucketCannedAcl, BucketVersioningStatus, Permission, Type},
 };
 use operator_core::{
-    AwsError, AwsResource, Readiness,
+    AwsError, AwsResource, EndpointService, NameRule, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     policy,
@@ -39,6 +39,11 @@ impl AwsResource for S3Bucket {
     type StatusFields = BucketStatusFields;
 
     const SERVICE: &'static str = "S3 bucket";
+    /// S3's bucket naming rules, for a name taken from metadata.name.
+    const DEFAULTED_NAME: Option<NameRule> = Some(NameRule {
+        rule: r"has(self.spec.bucketName) || (self.metadata.name.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$') && !self.metadata.name.contains('..') && !self.metadata.name.matches('^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$') && !self.metadata.name.startsWith('xn--') && !self.metadata.name.startsWith('sthree-') && !self.metadata.name.endsWith('-s3alias') && !self.metadata.name.endsWith('--ol-s3'))",
+        message: "metadata.name is used as the S3 bucket name and S3 refuses it: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit, no '..', not an IP address, not starting with xn-- or sthree-, not ending with -s3alias or --ol-s3; set spec.bucketName to use another name",
+    });
 
     /// With a custom endpoint (moto, LocalStack, MinIO) bucket names cannot be resolved as host
     /// names, so requests use path-style addressing.
@@ -240,18 +245,53 @@ impl AwsResource for S3Bucket {
             ("region".to_owned(), region.clone()),
             (
                 "bucketURL".to_owned(),
-                format!("https://{name}.s3.{region}.amazonaws.com"),
+                format!("https://{}", virtual_host(name, region)),
             ),
         ]);
-        if observed.website.is_some() {
-            out.insert("websiteURL".to_owned(), website_url(name, region));
-        }
+        out.insert("serviceName".to_owned(), service_name(name));
+        // The original wrote the key even without a website: apps read it unconditionally.
+        let website = observed
+            .website
+            .as_ref()
+            .map(|_| website_url(name, region))
+            .unwrap_or_default();
+        out.insert("websiteURL".to_owned(), website);
         out
+    }
+
+    fn service(observed: &ObservedBucket) -> Option<EndpointService> {
+        Some(EndpointService {
+            name: service_name(&observed.name),
+            host: virtual_host(&observed.name, &observed.region),
+            port: 443,
+        })
     }
 
     fn user_tags(&self) -> BTreeMap<String, String> {
         self.spec.tags.clone()
     }
+}
+
+/// The bucket's virtual-hosted endpoint, `<bucket>.s3.<region>.amazonaws.com`: the form every
+/// region answers (the original's `s3-<region>` dash form is legacy, missing in newer regions).
+pub fn virtual_host(name: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("{name}.s3.{region}.{suffix}")
+}
+
+/// The endpoint Service's name: the bucket's, made a DNS-1035 label (Service names cannot hold
+/// dots or start with a digit): dots become hyphens, `s3-` goes in front of a leading digit.
+pub fn service_name(bucket: &str) -> String {
+    let mut name: String = bucket.replace('.', "-");
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name.insert_str(0, "s3-");
+    }
+    name.truncate(63);
+    name.trim_end_matches('-').to_owned()
 }
 
 /// S3 has no ARN in its API: it is built from the partition and the bucket name.
@@ -1034,6 +1074,27 @@ mod tests {
         let body = br#"<?xml version="1.0"?><GetBucketVersioningResponse xmlns="x"><Status>Suspended</Status></GetBucketVersioningResponse>"#;
         assert_eq!(versioning_in(body), Some(Versioning::Suspended));
         assert_eq!(versioning_in(b"<GetBucketVersioningResponse/>"), None);
+    }
+
+    #[test]
+    fn the_endpoint_service_name_is_a_dns_label() {
+        assert_eq!(service_name("assets"), "assets");
+        assert_eq!(service_name("assets.example.com"), "assets-example-com");
+        assert_eq!(service_name("2024-logs"), "s3-2024-logs");
+        let long = service_name(&format!("{}-x", "a".repeat(61)));
+        assert!(long.len() <= 63 && !long.ends_with('-'), "{long}");
+    }
+
+    #[test]
+    fn the_endpoint_is_virtual_hosted() {
+        assert_eq!(
+            virtual_host("assets", "eu-west-1"),
+            "assets.s3.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            virtual_host("assets", "cn-north-1"),
+            "assets.s3.cn-north-1.amazonaws.com.cn"
+        );
     }
 
     #[test]

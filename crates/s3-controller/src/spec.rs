@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".status.arn","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
+// `default: {}` lets a manifest leave out `spec`, as the original operator's did.
+#[schemars(extend("default" = {}, "x-kubernetes-validations" = [
     {"rule": "has(self.bucketName) == has(oldSelf.bucketName) && (!has(self.bucketName) || self.bucketName == oldSelf.bucketName)", "message": "bucketName is immutable"},
     {"rule": "!has(self.encryption) || !has(self.encryption.kmsMasterKeyId) || self.encryption.sseAlgorithm != 'AES256'", "message": "encryption.kmsMasterKeyId needs sseAlgorithm aws:kms"}
 ]))]

@@ -13,7 +13,6 @@ pub const SERVICE: &str = "sns";
 use aws_sdk_sns::Client;
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use operator_core::{aws::AwsClients, operator::Operator, references::RefKind};
 
 /// Topics, as subscriptions refer to them.
@@ -52,5 +51,8 @@ pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
 
 /// Every CRD of this service.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![SNSTopic::crd(), SNSSubscription::crd()]
+    vec![
+        operator_core::crd::definition::<SNSTopic>(),
+        operator_core::crd::definition::<SNSSubscription>(),
+    ]
 }

@@ -5,8 +5,7 @@ use std::{collections::BTreeMap, fmt};
 use operator_core::ownership::{self, TAG_UID};
 use serde_json::json;
 
-use crate::spec::SQSQueueSpec;
-use operator_core::json;
+use crate::{grants, spec::SQSQueueSpec};
 
 /// A queue as SQS reports it, in the spec's own terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -148,6 +147,14 @@ pub fn desired_redrive(
         .then_some(None)
 }
 
+/// The `Policy` value for the user's `spec.policy` next to the `observed` one: the user's
+/// document plus the operator's grants in AWS (see [`grants::merged`]); `None` for no policy.
+/// A document that is not JSON is written as it is, for SQS to refuse it with its own message.
+fn desired_policy(policy: &str, observed: Option<&str>) -> Option<String> {
+    let value = grants::merged(policy, observed).unwrap_or_else(|_| policy.trim().to_owned());
+    (!value.is_empty()).then_some(value)
+}
+
 /// The attributes a new queue is created with.
 pub fn create_attributes(
     spec: &SQSQueueSpec,
@@ -173,8 +180,8 @@ pub fn create_attributes(
             spec.content_based_deduplication.to_string(),
         );
     }
-    if let Some(policy) = spec.policy.as_deref().filter(|p| !p.trim().is_empty()) {
-        attributes.insert("Policy", policy.to_owned());
+    if let Some(policy) = spec.policy.as_deref().and_then(|p| desired_policy(p, None)) {
+        attributes.insert("Policy", policy);
     }
     if let Some(key) = spec.kms_master_key_id.as_deref().filter(|k| !k.is_empty()) {
         attributes.insert("KmsMasterKeyId", key.to_owned());
@@ -263,12 +270,13 @@ pub fn diff(
         );
     }
     if let Some(policy) = &spec.policy {
-        attribute(
-            "policy",
-            "Policy",
-            !json::same(Some(policy), observed.policy.as_deref()),
-            policy.clone(),
-        );
+        let seen = observed.policy.as_deref();
+        let wanted = desired_policy(policy, seen).unwrap_or_default();
+        // The user's parts compared, so the operator's grants (and a user's copy of one) never
+        // make a difference; a policy left with nothing in it is still removed.
+        let differs = grants::user_document(Some(policy)) != grants::user_document(seen)
+            || (wanted.is_empty() && seen.is_some_and(|p| !p.trim().is_empty()));
+        attribute("policy", "Policy", differs, wanted);
     }
     if let Some(key) = &spec.kms_master_key_id {
         attribute(
@@ -414,18 +422,113 @@ mod tests {
         );
     }
 
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:events";
+
+    /// A user's policy: one statement, not the operator's.
+    fn user_policy(action: &str) -> String {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "App", "Effect": "Allow", "Action": action, "Resource": ARN,
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/app"},
+        }]})
+        .to_string()
+    }
+
+    /// The policy change in `changes`, parsed ("" as null).
+    fn written_policy(changes: &[Change]) -> Option<serde_json::Value> {
+        attributes(changes)
+            .into_iter()
+            .find(|(attribute, _)| *attribute == "Policy")
+            .map(|(_, v)| serde_json::from_str(&v).unwrap_or(serde_json::Value::Null))
+    }
+
     #[test]
     fn policy_is_compared_as_json() {
         let mut s = spec();
-        s.policy = Some(r#"{"Version": "2012-10-17", "Statement": []}"#.into());
+        s.policy = Some(
+            r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:GetQueueUrl", "Resource": "*"}]}"#.into(),
+        );
         let mut observed = matching(&s);
-        observed.policy = Some(r#"{"Statement":[],"Version":"2012-10-17"}"#.into());
+        observed.policy = Some(
+            r#"{"Statement":[{"Resource":"*","Action":"sqs:GetQueueUrl","Principal":"*","Effect":"Allow"}],"Version":"2012-10-17"}"#.into(),
+        );
         assert_eq!(diff(&s, &observed, "orders-dlq", None, &tags()), vec![]);
         observed.policy = None;
         assert_eq!(
             attributes(&diff(&s, &observed, "orders-dlq", None, &tags()))[0].0,
             "Policy"
         );
+    }
+
+    #[test]
+    fn the_users_policy_plus_the_operators_grant_is_in_sync() {
+        let mut s = spec();
+        s.policy = Some(user_policy("sqs:ReceiveMessage"));
+        let mut observed = matching(&s);
+        observed.policy = Some(grants::with_grant(s.policy.as_deref(), ARN, TOPIC).unwrap());
+        assert_eq!(diff(&s, &observed, "orders-dlq", None, &tags()), vec![]);
+        // A user's copy of the operator's statement is not a difference either.
+        s.policy = observed.policy.clone();
+        assert_eq!(diff(&s, &observed, "orders-dlq", None, &tags()), vec![]);
+    }
+
+    #[test]
+    fn a_spec_policy_change_keeps_the_operators_grant() {
+        let mut s = spec();
+        let mut observed = matching(&s);
+        let old = user_policy("sqs:ReceiveMessage");
+        observed.policy = Some(grants::with_grant(Some(&old), ARN, TOPIC).unwrap());
+        s.policy = Some(user_policy("sqs:*"));
+        let written = written_policy(&diff(&s, &observed, "orders-dlq", None, &tags())).unwrap();
+        let new: serde_json::Value = serde_json::from_str(&user_policy("sqs:*")).unwrap();
+        assert_eq!(
+            written["Statement"],
+            serde_json::json!([new["Statement"][0], grants::statement(ARN, TOPIC)])
+        );
+    }
+
+    #[test]
+    fn an_empty_spec_policy_leaves_only_the_operators_grant() {
+        let mut s = spec();
+        s.policy = Some(String::new());
+        let mut observed = matching(&s);
+        let user = user_policy("sqs:ReceiveMessage");
+        observed.policy = Some(grants::with_grant(Some(&user), ARN, TOPIC).unwrap());
+        let written = written_policy(&diff(&s, &observed, "orders-dlq", None, &tags())).unwrap();
+        assert_eq!(
+            written["Statement"],
+            serde_json::json!([grants::statement(ARN, TOPIC)])
+        );
+        observed.policy = Some(grants::with_grant(None, ARN, TOPIC).unwrap());
+        assert_eq!(diff(&s, &observed, "orders-dlq", None, &tags()), vec![]);
+    }
+
+    #[test]
+    fn an_absent_spec_policy_never_changes_the_policy() {
+        let s = spec();
+        let mut observed = matching(&s);
+        for policy in [
+            None,
+            Some(user_policy("sqs:*")),
+            Some(grants::with_grant(None, ARN, TOPIC).unwrap()),
+            Some("not json".to_owned()),
+        ] {
+            observed.policy = policy;
+            assert_eq!(diff(&s, &observed, "orders-dlq", None, &tags()), vec![]);
+        }
+    }
+
+    #[test]
+    fn a_policy_that_is_not_json_is_written_as_it_is() {
+        let mut s = spec();
+        s.policy = Some("{oops".into());
+        let mut observed = matching(&s);
+        observed.policy = Some(grants::with_grant(None, ARN, TOPIC).unwrap());
+        assert_eq!(
+            attributes(&diff(&s, &observed, "orders-dlq", None, &tags())),
+            vec![("Policy", "{oops".to_owned())]
+        );
+        observed.policy = Some("{oops".into());
+        assert_eq!(diff(&s, &observed, "orders-dlq", None, &tags()), vec![]);
     }
 
     #[test]
@@ -558,6 +661,26 @@ mod tests {
         );
         assert_eq!(a.get("VisibilityTimeout").map(String::as_str), Some("30"));
         assert!(!create_attributes(&spec(), None).contains_key("FifoQueue"));
+    }
+
+    #[test]
+    fn create_attributes_hold_the_users_policy_without_reserved_statements() {
+        let mut s = spec();
+        s.policy = Some(String::new());
+        assert!(!create_attributes(&s, None).contains_key("Policy"));
+        s.policy = Some(grants::with_grant(None, ARN, TOPIC).unwrap());
+        assert!(!create_attributes(&s, None).contains_key("Policy"));
+        let user = user_policy("sqs:ReceiveMessage");
+        s.policy = Some(grants::with_grant(Some(&user), ARN, TOPIC).unwrap());
+        let policy = create_attributes(&s, None).remove("Policy").unwrap();
+        assert_eq!(
+            grants::user_document(Some(&policy)),
+            grants::user_document(Some(&user))
+        );
+        assert_eq!(
+            grants::evaluate(Some(&policy), ARN, TOPIC),
+            grants::Delivery::Missing
+        );
     }
 
     #[test]

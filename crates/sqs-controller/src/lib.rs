@@ -1,6 +1,7 @@
 //! The SQS controller: the `SQSQueue` kind and its mapping onto the SQS API.
 
 pub mod diff;
+pub mod grants;
 pub mod naming;
 mod queue;
 pub mod spec;
@@ -13,7 +14,6 @@ pub const SERVICE: &str = "sqs";
 
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use operator_core::operator::Operator;
 
 /// Every controller of this service.
@@ -23,5 +23,5 @@ pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
 
 /// Every CRD of this service.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![SQSQueue::crd()]
+    vec![operator_core::crd::definition::<SQSQueue>()]
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_sqs::{Client, types::QueueAttributeName};
 use kube::ResourceExt;
 use operator_core::{
-    AwsError, AwsResource, Readiness,
+    AwsError, AwsResource, NameRule, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     ownership::TAG_UID,
@@ -37,6 +37,11 @@ impl AwsResource for SQSQueue {
     type StatusFields = QueueStatusFields;
 
     const SERVICE: &'static str = "SQS queue";
+    /// SQS's queue naming rule, for a name taken from metadata.name (`.fifo` is added for FIFO).
+    const DEFAULTED_NAME: Option<NameRule> = Some(NameRule {
+        rule: r"has(self.spec.queueName) || self.metadata.name.matches(self.spec.fifoQueue ? '^[a-zA-Z0-9_-]{1,75}(\\.fifo)?$' : '^[a-zA-Z0-9_-]{1,80}$')",
+        message: "metadata.name is used as the SQS queue name and SQS refuses it: up to 80 letters, digits, hyphens or underscores, no dots (a FIFO queue: up to 75, then .fifo); set spec.queueName to use another name",
+    });
     const REFERENCED_KINDS: &'static [RefKind] = &[SQS_QUEUE];
 
     fn client(aws: &AwsClients) -> Client {
@@ -263,11 +268,15 @@ impl AwsResource for SQSQueue {
             ("queueARN".to_owned(), observed.arn.clone()),
             ("queueName".to_owned(), observed.name.clone()),
         ]);
-        if let Some(dlq) = &observed.dead_letter_queue {
-            out.insert("deadLetterQueueURL".to_owned(), dlq.url.clone());
-            out.insert("deadLetterQueueARN".to_owned(), dlq.arn.clone());
-            out.insert("deadLetterQueueName".to_owned(), dlq.name.clone());
-        }
+        // The original wrote the dead-letter keys empty when there is none: apps read all six.
+        let (url, arn, name) = observed
+            .dead_letter_queue
+            .as_ref()
+            .map(|d| (d.url.clone(), d.arn.clone(), d.name.clone()))
+            .unwrap_or_default();
+        out.insert("deadLetterQueueURL".to_owned(), url);
+        out.insert("deadLetterQueueARN".to_owned(), arn);
+        out.insert("deadLetterQueueName".to_owned(), name);
         out
     }
 

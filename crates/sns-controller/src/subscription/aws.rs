@@ -10,10 +10,11 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{LazyLock, Mutex},
+    sync::{Arc, LazyLock, Mutex},
 };
 
 use aws_sdk_sns::Client;
+use aws_sdk_sqs::types::QueueAttributeName;
 use kube::ResourceExt;
 use operator_core::{
     AwsError, AwsResource, Readiness,
@@ -24,8 +25,10 @@ use operator_core::{
 };
 use tracing::instrument;
 
+use sqs_controller::grants::{self, Delivery};
+
 use super::{
-    diff::{self, Change, ObservedSubscription},
+    diff::{self, Change, ObservedSubscription, QueueAccess},
     spec::{Protocol, SNSSubscription, SubscriptionStatusFields},
 };
 use crate::{NOT_FOUND, SNS_TOPIC, SQS_QUEUE};
@@ -37,8 +40,18 @@ fn record(uid: String, arn: String) {
     RECORDED.lock().expect("poisoned").insert(uid, arn);
 }
 
+/// SNS for the subscription, SQS for the policy of the queue it delivers to.
+#[derive(Clone)]
+pub struct Clients {
+    sns: Client,
+    sqs: aws_sdk_sqs::Client,
+    /// Queue policy edits are read-modify-write: one at a time, so that two subscriptions to
+    /// one queue do not drop each other's statement.
+    policy_edits: Arc<tokio::sync::Mutex<()>>,
+}
+
 impl AwsResource for SNSSubscription {
-    type Client = Client;
+    type Client = Clients;
     type Observed = ObservedSubscription;
     type Change = Change;
     type StatusFields = SubscriptionStatusFields;
@@ -46,8 +59,15 @@ impl AwsResource for SNSSubscription {
     const SERVICE: &'static str = "SNS subscription";
     const REFERENCED_KINDS: &'static [RefKind] = &[SNS_TOPIC, SQS_QUEUE];
 
-    fn client(aws: &AwsClients) -> Client {
-        crate::client(aws)
+    fn client(aws: &AwsClients) -> Clients {
+        let sqs = aws_sdk_sqs::config::Builder::from(&aws.config)
+            .interceptor(aws.calls.clone())
+            .build();
+        Clients {
+            sns: crate::client(aws),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            policy_edits: Arc::default(),
+        }
     }
 
     fn references(&self) -> Vec<Reference> {
@@ -76,17 +96,24 @@ impl AwsResource for SNSSubscription {
     #[instrument(skip_all, fields(subscription = %self.name_any()))]
     async fn observe(
         &self,
-        client: &Client,
+        clients: &Clients,
         refs: &Resolved,
     ) -> Result<Option<ObservedSubscription>, AwsError> {
+        let client = &clients.sns;
         if let Some(arn) = self.recorded_arn() {
             // Ours by construction; NotFound means gone (unsubscribed, or its topic deleted).
-            return Ok(get(client, &arn)
-                .await?
-                .map(|observed| ObservedSubscription {
-                    tags: ownership::owner_tags(self),
-                    ..observed
-                }));
+            let Some(observed) = get(client, &arn).await? else {
+                return Ok(None);
+            };
+            let queue = match self.queue_reference() {
+                Some(_) => queue_access(&clients.sqs, &observed.endpoint).await?,
+                None => None,
+            };
+            return Ok(Some(ObservedSubscription {
+                tags: ownership::owner_tags(self),
+                queue,
+                ..observed
+            }));
         }
         // Nothing recorded: look for a subscription already on the topic, to report (not take) it.
         // During deletion `refs` is empty and a referenced topic or queue cannot be found: then
@@ -103,10 +130,11 @@ impl AwsResource for SNSSubscription {
     #[instrument(skip_all, fields(subscription = %self.name_any()))]
     async fn create(
         &self,
-        client: &Client,
+        clients: &Clients,
         refs: &Resolved,
         _tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
+        let client = &clients.sns;
         let (Some(topic), Some(endpoint)) = (self.topic_arn(refs), self.endpoint(refs)) else {
             return Err(AwsError::retryable(
                 "ReferenceNotResolved",
@@ -141,7 +169,7 @@ impl AwsResource for SNSSubscription {
     /// Adoption: nothing to write in AWS; the ARN is recorded as ours.
     async fn tag(
         &self,
-        _client: &Client,
+        _client: &Clients,
         observed: &ObservedSubscription,
         _tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
@@ -161,20 +189,32 @@ impl AwsResource for SNSSubscription {
     #[instrument(skip_all, fields(subscription = %self.name_any()))]
     async fn update(
         &self,
-        client: &Client,
+        clients: &Clients,
         _refs: &Resolved,
         observed: &ObservedSubscription,
         changes: Vec<Change>,
     ) -> Result<(), AwsError> {
         for change in changes {
-            client
-                .set_subscription_attributes()
-                .subscription_arn(&observed.arn)
-                .attribute_name(change.attribute)
-                .attribute_value(change.value)
-                .send()
-                .await
-                .map_err(from_sdk)?;
+            match change {
+                Change::Attribute {
+                    attribute, value, ..
+                } => {
+                    clients
+                        .sns
+                        .set_subscription_attributes()
+                        .subscription_arn(&observed.arn)
+                        .attribute_name(attribute)
+                        .attribute_value(value)
+                        .send()
+                        .await
+                        .map_err(from_sdk)?;
+                }
+                Change::GrantQueueAccess => {
+                    if let Some(queue) = &observed.queue {
+                        grant(clients, queue, &observed.topic_arn).await?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -182,10 +222,15 @@ impl AwsResource for SNSSubscription {
     #[instrument(skip_all, fields(subscription = %self.name_any()))]
     async fn delete(
         &self,
-        client: &Client,
+        clients: &Clients,
         observed: &ObservedSubscription,
     ) -> Result<(), AwsError> {
-        match client
+        // The grant goes first: once unsubscribed, nothing would remember it.
+        if let Some(queue) = &observed.queue {
+            revoke(clients, &queue.arn, &observed.topic_arn).await?;
+        }
+        match clients
+            .sns
             .unsubscribe()
             .subscription_arn(&observed.arn)
             .send()
@@ -203,6 +248,17 @@ impl AwsResource for SNSSubscription {
     }
 
     fn readiness(observed: &ObservedSubscription) -> Readiness {
+        if let Some(queue) = &observed.queue
+            && let Delivery::Denied(statement) = queue.delivery(&observed.topic_arn)
+        {
+            return Readiness::Unusable {
+                reason: "QueuePolicyDenies".into(),
+                message: format!(
+                    "the policy of queue {} denies sqs:SendMessage from topic {} ({statement}), so SNS cannot deliver; change the SQSQueue's spec.policy",
+                    queue.arn, observed.topic_arn
+                ),
+            };
+        }
         if observed.pending_confirmation {
             Readiness::Pending("PendingConfirmation".into())
         } else {
@@ -228,6 +284,21 @@ impl AwsResource for SNSSubscription {
 
     fn user_tags(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
+    }
+
+    /// The subscription went with its topic: its grant in the queue's policy must go too.
+    async fn delete_leftovers(&self, clients: &Clients) -> Result<(), AwsError> {
+        let Some(fields) = self.status.as_ref().map(|s| &s.fields) else {
+            return Ok(());
+        };
+        if let (Some(_), Some(topic), Some(queue)) = (
+            self.queue_reference(),
+            fields.topic_arn.as_deref(),
+            fields.endpoint.as_deref(),
+        ) {
+            revoke(clients, queue, topic).await?;
+        }
+        Ok(())
     }
 }
 
@@ -273,6 +344,118 @@ impl SNSSubscription {
     }
 }
 
+/// SQS's codes for a queue that does not exist.
+const QUEUE_NOT_FOUND: &[&str] = &[
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+];
+
+/// `https://sqs.<region>.<domain>/<account>/<name>` from `arn:<partition>:sqs:<region>:<account>:<name>`.
+fn queue_url(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, partition, "sqs", region, account, name] = parts[..] else {
+        return None;
+    };
+    let domain = if partition == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Some(format!("https://sqs.{region}.{domain}/{account}/{name}"))
+}
+
+/// The queue at `arn` and its policy; `None` when there is no such queue.
+#[instrument(skip(sqs))]
+async fn queue_access(
+    sqs: &aws_sdk_sqs::Client,
+    arn: &str,
+) -> Result<Option<QueueAccess>, AwsError> {
+    let Some(url) = queue_url(arn) else {
+        return Ok(None);
+    };
+    Ok(queue_policy(sqs, &url).await?.map(|policy| QueueAccess {
+        arn: arn.to_owned(),
+        url,
+        policy,
+    }))
+}
+
+/// `Some(policy)` of the queue at `url` (`Some(None)`: it has none); `None`: no such queue.
+async fn queue_policy(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<Option<Option<String>>, AwsError> {
+    match sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            out.attributes
+                .and_then(|mut a| a.remove(&QueueAttributeName::Policy))
+                .filter(|p| !p.is_empty()),
+        )),
+        Err(e) if is_not_found(&e, QUEUE_NOT_FOUND) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
+}
+
+async fn set_queue_policy(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    policy: String,
+) -> Result<(), AwsError> {
+    match sqs
+        .set_queue_attributes()
+        .queue_url(url)
+        .attributes(QueueAttributeName::Policy, policy)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e, QUEUE_NOT_FOUND) => Ok(()),
+        Err(e) => Err(from_sdk(e)),
+    }
+}
+
+fn unusable_policy(queue: &str, e: grants::GrantError) -> AwsError {
+    AwsError::terminal(
+        "InvalidQueuePolicy",
+        format!("the policy of queue {queue} cannot be edited: {e}"),
+    )
+}
+
+/// Adds the operator's statement for `topic` to the queue's policy, read afresh under the lock.
+#[instrument(skip(clients, queue), fields(queue = %queue.arn))]
+async fn grant(clients: &Clients, queue: &QueueAccess, topic: &str) -> Result<(), AwsError> {
+    let _edit = clients.policy_edits.lock().await;
+    let Some(policy) = queue_policy(&clients.sqs, &queue.url).await? else {
+        return Ok(());
+    };
+    let granted = grants::with_grant(policy.as_deref(), &queue.arn, topic)
+        .map_err(|e| unusable_policy(&queue.arn, e))?;
+    set_queue_policy(&clients.sqs, &queue.url, granted).await
+}
+
+/// Removes the operator's statement for `topic` from the queue's policy, if it is there.
+#[instrument(skip(clients))]
+async fn revoke(clients: &Clients, queue_arn: &str, topic: &str) -> Result<(), AwsError> {
+    let Some(url) = queue_url(queue_arn) else {
+        return Ok(());
+    };
+    let _edit = clients.policy_edits.lock().await;
+    let Some(policy) = queue_policy(&clients.sqs, &url).await? else {
+        return Ok(());
+    };
+    match grants::without_grant(policy.as_deref(), topic) {
+        Ok(Some(rest)) => set_queue_policy(&clients.sqs, &url, rest).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(unusable_policy(queue_arn, e)),
+    }
+}
+
 /// The subscription with this ARN; `None` when it (or its topic) no longer exists.
 #[instrument(skip(client))]
 async fn get(client: &Client, arn: &str) -> Result<Option<ObservedSubscription>, AwsError> {
@@ -302,6 +485,7 @@ async fn get(client: &Client, arn: &str) -> Result<Option<ObservedSubscription>,
         filter_policy: text("FilterPolicy"),
         filter_policy_scope: text("FilterPolicyScope"),
         redrive_policy: text("RedrivePolicy"),
+        queue: None,
         tags: BTreeMap::new(),
     }))
 }

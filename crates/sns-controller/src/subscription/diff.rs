@@ -4,6 +4,7 @@ use std::{collections::BTreeMap, fmt};
 
 use super::spec::{FilterPolicyScope, SNSSubscriptionSpec};
 use operator_core::json;
+use sqs_controller::grants::{self, Delivery};
 
 /// A subscription as SNS reports it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,22 +18,48 @@ pub struct ObservedSubscription {
     pub filter_policy: Option<String>,
     pub filter_policy_scope: Option<String>,
     pub redrive_policy: Option<String>,
+    /// For an `sqs` subscription to an SQSQueue of this cluster: the queue and its policy.
+    pub queue: Option<QueueAccess>,
     /// Subscriptions have no tags in AWS: the ownership tags are synthesised for one whose ARN
     /// this resource recorded, empty for one merely found on the topic.
     pub tags: BTreeMap<String, String>,
 }
 
-/// One subscription attribute, written by one SetSubscriptionAttributes call.
+/// The queue an `sqs` subscription delivers to, as SQS reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueAccess {
+    pub arn: String,
+    pub url: String,
+    /// The queue's access policy document, if it has one.
+    pub policy: Option<String>,
+}
+
+impl QueueAccess {
+    /// Whether SNS may deliver from `topic_arn` to this queue, by its policy.
+    pub fn delivery(&self, topic_arn: &str) -> Delivery {
+        grants::evaluate(self.policy.as_deref(), &self.arn, topic_arn)
+    }
+}
+
+/// One difference between the spec and AWS.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub field: &'static str,
-    pub attribute: &'static str,
-    pub value: String,
+pub enum Change {
+    /// One subscription attribute, written by one SetSubscriptionAttributes call.
+    Attribute {
+        field: &'static str,
+        attribute: &'static str,
+        value: String,
+    },
+    /// The queue's policy does not let the topic send: the operator adds its own statement.
+    GrantQueueAccess,
 }
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.field)
+        match self {
+            Change::Attribute { field, .. } => f.write_str(field),
+            Change::GrantQueueAccess => f.write_str("queue policy"),
+        }
     }
 }
 
@@ -71,7 +98,7 @@ pub fn diff(spec: &SNSSubscriptionSpec, observed: &ObservedSubscription) -> Vec<
     let mut changes = Vec::new();
     let mut attribute = |field, attribute, differs: bool, value: String| {
         if differs {
-            changes.push(Change {
+            changes.push(Change::Attribute {
                 field,
                 attribute,
                 value,
@@ -118,6 +145,11 @@ pub fn diff(spec: &SNSSubscriptionSpec, observed: &ObservedSubscription) -> Vec<
             policy.clone(),
         );
     }
+    if let Some(queue) = &observed.queue
+        && queue.delivery(&observed.topic_arn) == Delivery::Missing
+    {
+        changes.push(Change::GrantQueueAccess);
+    }
     changes
 }
 
@@ -135,12 +167,60 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:events";
+    const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:orders";
+
     fn observed() -> ObservedSubscription {
         ObservedSubscription {
-            arn: "arn:aws:sns:us-east-1:123456789012:events:abc".into(),
+            arn: format!("{TOPIC}:abc"),
+            topic_arn: TOPIC.into(),
             protocol: "sqs".into(),
             ..Default::default()
         }
+    }
+
+    fn to_queue(policy: Option<String>) -> ObservedSubscription {
+        ObservedSubscription {
+            queue: Some(QueueAccess {
+                arn: QUEUE.into(),
+                url: "https://sqs.us-east-1.amazonaws.com/123456789012/orders".into(),
+                policy,
+            }),
+            ..observed()
+        }
+    }
+
+    #[test]
+    fn a_queue_whose_policy_lacks_the_topic_gets_the_grant_once() {
+        let s = spec(serde_json::json!({}));
+        assert_eq!(diff(&s, &to_queue(None)), vec![Change::GrantQueueAccess]);
+        let granted = grants::with_grant(None, QUEUE, TOPIC).unwrap();
+        assert_eq!(diff(&s, &to_queue(Some(granted.clone()))), vec![]);
+        // Another topic's grant does not let this one send.
+        let other =
+            grants::with_grant(None, QUEUE, "arn:aws:sns:us-east-1:123456789012:x").unwrap();
+        assert_eq!(
+            diff(&s, &to_queue(Some(other))),
+            vec![Change::GrantQueueAccess]
+        );
+        // The user's own statement allowing the topic is enough: nothing to add.
+        let user = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": QUEUE,
+            "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC}}}]});
+        assert_eq!(diff(&s, &to_queue(Some(user.to_string()))), vec![]);
+    }
+
+    #[test]
+    fn a_queue_that_denies_the_topic_is_not_granted_over() {
+        let deny = serde_json::json!({"Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": QUEUE}]});
+        let o = to_queue(Some(deny.to_string()));
+        assert_eq!(diff(&spec(serde_json::json!({})), &o), vec![]);
+        assert!(matches!(
+            o.queue.unwrap().delivery(TOPIC),
+            Delivery::Denied(_)
+        ));
     }
 
     #[test]
@@ -170,7 +250,7 @@ mod tests {
         o.filter_policy = Some("{\"kind\":[\"order\"]}".into());
         assert_eq!(
             diff(&s, &o),
-            vec![Change {
+            vec![Change::Attribute {
                 field: "filterPolicy",
                 attribute: "FilterPolicy",
                 value: String::new()
@@ -181,7 +261,13 @@ mod tests {
     #[test]
     fn raw_delivery_is_a_change() {
         let s = spec(serde_json::json!({"rawMessageDelivery": true}));
-        assert_eq!(diff(&s, &observed())[0].attribute, "RawMessageDelivery");
+        assert!(matches!(
+            &diff(&s, &observed())[0],
+            Change::Attribute {
+                attribute: "RawMessageDelivery",
+                ..
+            }
+        ));
         assert_eq!(
             create_attributes(&s),
             vec![("RawMessageDelivery", "true".to_owned())]

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sns::{Client, types::Tag};
 use operator_core::{
-    AwsError, AwsResource, Readiness,
+    AwsError, AwsResource, NameRule, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     references::Resolved,
@@ -24,6 +24,11 @@ impl AwsResource for SNSTopic {
     type StatusFields = TopicStatusFields;
 
     const SERVICE: &'static str = "SNS topic";
+    /// SNS's topic naming rule, for a name taken from metadata.name (`.fifo` is added for FIFO).
+    const DEFAULTED_NAME: Option<NameRule> = Some(NameRule {
+        rule: r"has(self.spec.topicName) || self.metadata.name.matches(self.spec.fifoTopic ? '^[a-zA-Z0-9_-]{1,251}(\\.fifo)?$' : '^[a-zA-Z0-9_-]{1,256}$')",
+        message: "metadata.name is used as the SNS topic name and SNS refuses it: up to 256 letters, digits, hyphens or underscores, no dots (a FIFO topic: up to 251, then .fifo); set spec.topicName to use another name",
+    });
 
     fn client(aws: &AwsClients) -> TopicClient {
         TopicClient {
