@@ -214,7 +214,9 @@ async fn a_minimal_bucket_is_secure_and_every_mutable_field_reaches_s3() {
         data.get("bucketURL"),
         Some(&format!("https://{bucket}.s3.us-east-1.amazonaws.com"))
     );
-    assert!(!data.contains_key("websiteURL"), "{data:?}");
+    // The original wrote every key, empty when there is no website.
+    assert_eq!(data.get("websiteURL").map(String::as_str), Some(""), "{data:?}");
+    assert_eq!(data.get("serviceName"), Some(&bucket), "{data:?}");
 
     let view = kubectl(&["get", "s3", "-n", &s.ns]);
     let header: Vec<&str> = view.lines().next().unwrap().split_whitespace().collect();
