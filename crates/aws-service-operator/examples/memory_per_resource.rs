@@ -110,7 +110,7 @@ async fn main() {
         index
     });
     per_resource("outputs ConfigMap fingerprint", || {
-        let fingerprints = outputs::Fingerprints::default();
+        let fingerprints = outputs::Fingerprints::of::<SQSQueue>();
         for q in &queues {
             let data = BTreeMap::from([("queueURL".to_owned(), "http://127.0.0.1/q".to_owned())]);
             fingerprints.observe(&Event::Apply(outputs::config_map(q, data)));

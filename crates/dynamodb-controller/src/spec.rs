@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     group = "service-operator.aws",
     version = "v1alpha1",
     kind = "DynamoDB",
+    doc = "An Amazon DynamoDB table, created, kept in sync and deleted by the AWS Service Operator.",
     plural = "dynamodbs",
     shortname = "ddb",
     shortname = "dynamo",
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
     {"rule": "!has(self.billingMode) || self.billingMode != 'PAY_PER_REQUEST' || (!has(self.readCapacityUnits) && !has(self.writeCapacityUnits))", "message": "readCapacityUnits and writeCapacityUnits must not be set when billingMode is PAY_PER_REQUEST"},
     {"rule": "(has(self.billingMode) && self.billingMode == 'PAY_PER_REQUEST') || (has(self.readCapacityUnits) && has(self.writeCapacityUnits))", "message": "readCapacityUnits and writeCapacityUnits are required unless billingMode is PAY_PER_REQUEST"}
 ]))]
+/// The table's desired keys, capacity, indexes and settings.
 pub struct DynamoDBSpec {
     /// Name of the table in AWS; defaults to metadata.name. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,11 +46,11 @@ pub struct DynamoDBSpec {
     /// Partition key. Immutable.
     pub hash_attribute: Attribute,
 
-    /// Sort key. Immutable.
+    /// Sort key (DynamoDB RANGE key); none when absent. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_attribute: Option<Attribute>,
 
-    /// PROVISIONED (default) or PAY_PER_REQUEST.
+    /// How reads and writes are paid for (DynamoDB BillingMode); default PROVISIONED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_mode: Option<BillingMode>,
 
@@ -73,13 +75,15 @@ pub struct DynamoDBSpec {
     #[schemars(length(max = 5))]
     pub local_secondary_indexes: Option<Vec<LocalSecondaryIndex>>,
 
+    /// Expiry of items by a timestamp attribute (DynamoDB TTL); left as it is in AWS when absent (off when created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_to_live: Option<TimeToLive>,
 
-    /// Continuous backups with point-in-time recovery.
+    /// Continuous backups with point-in-time recovery; left as it is in AWS when absent (off when created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point_in_time_recovery: Option<bool>,
 
+    /// The table's change stream (DynamoDB Streams); left as it is in AWS when absent (off when created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<Stream>,
 
@@ -87,10 +91,11 @@ pub struct DynamoDBSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<Sse>,
 
-    /// While true, AWS refuses to delete the table (and so does this resource's deletion).
+    /// While true, AWS refuses to delete the table (and so does this resource's deletion); left as it is when absent (off when created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_protection: Option<bool>,
 
+    /// Storage class (DynamoDB TableClass); left as it is in AWS when absent (STANDARD when created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_class: Option<TableClass>,
 
@@ -103,8 +108,10 @@ pub struct DynamoDBSpec {
 /// A key attribute: its name and scalar type.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct Attribute {
+    /// The attribute's name.
     #[schemars(length(min = 1, max = 255))]
     pub name: String,
+    /// The attribute's scalar type (DynamoDB AttributeType): S (string), N (number) or B (binary).
     #[serde(rename = "type")]
     pub type_: AttributeType,
 }
@@ -127,17 +134,21 @@ pub enum BillingMode {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GlobalSecondaryIndex {
+    /// Name of the index (DynamoDB IndexName), unique within the table.
     #[schemars(length(min = 3, max = 255))]
     pub index_name: String,
+    /// The index's partition key.
     pub hash_attribute: Attribute,
+    /// The index's sort key; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_attribute: Option<Attribute>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
-    /// Required when the table is PROVISIONED.
+    /// The index's provisioned read capacity, with a PROVISIONED table; default the table's readCapacityUnits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub read_capacity_units: Option<i64>,
+    /// The index's provisioned write capacity, with a PROVISIONED table; default the table's writeCapacityUnits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub write_capacity_units: Option<i64>,
@@ -146,6 +157,7 @@ pub struct GlobalSecondaryIndex {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalSecondaryIndex {
+    /// Name of the index (DynamoDB IndexName), unique within the table.
     #[schemars(length(min = 3, max = 255))]
     pub index_name: String,
     /// The alternative sort key.
@@ -158,6 +170,7 @@ pub struct LocalSecondaryIndex {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Projection {
+    /// ALL attributes, KEYS_ONLY, or INCLUDE the keys and nonKeyAttributes (DynamoDB ProjectionType).
     #[serde(rename = "type")]
     pub type_: ProjectionType,
     /// With type INCLUDE: the non-key attributes to copy.
@@ -177,6 +190,7 @@ pub enum ProjectionType {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimeToLive {
+    /// Whether DynamoDB deletes items once the time in attributeName has passed.
     pub enabled: bool,
     /// The attribute holding each item's expiry time (epoch seconds).
     #[schemars(length(min = 1, max = 255))]
@@ -186,6 +200,7 @@ pub struct TimeToLive {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stream {
+    /// Whether DynamoDB records every item change in the table's stream.
     pub enabled: bool,
     /// What each stream record holds; NEW_AND_OLD_IMAGES when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,6 +219,7 @@ pub enum StreamViewType {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sse {
+    /// Encrypt with a KMS key (SSE type KMS); when false, with the AWS-owned key.
     pub enabled: bool,
     /// A KMS key id, ARN or alias; the AWS-managed key when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,13 +233,14 @@ pub enum TableClass {
     StandardInfrequentAccess,
 }
 
-/// What the table looks like in AWS, next to the shared conditions and ARN.
+/// The table as last observed in AWS, and how its reconciliation went.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TableStatusFields {
+    /// The table's name in AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_name: Option<String>,
-    /// CREATING, ACTIVE, UPDATING, DELETING, …
+    /// The table's status in AWS (DynamoDB TableStatus): CREATING, ACTIVE, UPDATING, DELETING, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_status: Option<String>,
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     group = "service-operator.aws",
     version = "v1alpha1",
     kind = "ECRRepository",
+    doc = "An Amazon ECR image repository, created, kept in sync and deleted by the AWS Service Operator.",
     plural = "ecrrepositories",
     shortname = "ecr",
     shortname = "repository",
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
     {"rule": "has(self.encryption) == has(oldSelf.encryption) && (!has(self.encryption) || self.encryption == oldSelf.encryption)", "message": "encryption is immutable"},
     {"rule": "!has(self.encryption) || !has(self.encryption.kmsKey) || self.encryption.encryptionType == 'KMS'", "message": "encryption.kmsKey needs encryptionType KMS"}
 ]))]
+/// The repository's desired settings; every field has a default, so `spec` may be left out.
 pub struct ECRRepositorySpec {
     /// Name of the repository in AWS; defaults to metadata.name. Lowercase, may hold `/`
     /// namespaces. Immutable.
@@ -46,7 +48,7 @@ pub struct ECRRepositorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_tag_mutability: Option<ImageTagMutability>,
 
-    /// Scan every image for vulnerabilities when it is pushed.
+    /// Scan every image for vulnerabilities when it is pushed (ECR scanOnPush); left as it is when absent (off when created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_on_push: Option<bool>,
 
@@ -82,6 +84,7 @@ pub enum ImageTagMutability {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Encryption {
+    /// AES256 (Amazon S3-managed keys) or KMS (an AWS KMS key) (ECR encryptionType).
     pub encryption_type: EncryptionType,
     /// With KMS: the key's ARN or id; the AWS-managed key for ECR when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,10 +99,11 @@ pub enum EncryptionType {
     Kms,
 }
 
-/// What the repository looks like in AWS, next to the shared conditions and ARN.
+/// The repository as last observed in AWS, and how its reconciliation went.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryStatusFields {
+    /// The repository's name in AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_name: Option<String>,
     /// Where images are pushed and pulled: `<registry>/<name>`.

@@ -16,28 +16,41 @@ use kube::{
     runtime::watcher,
 };
 
-use crate::{MANAGER, gate::Listed, resource::EndpointService};
+use crate::{GROUP, MANAGER, gate::Listed, resource::EndpointService};
 
-/// Label on every outputs ConfigMap, so each controller watches only its own.
-pub const KIND_LABEL: &str = "service-operator.aws/kind";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
-/// The ConfigMap for `owner`: same name and namespace, owned by it so it goes when it goes.
+/// The label each kind sets on the outputs ConfigMaps it writes to (`sqsqueue.service-operator.aws/outputs`),
+/// so each controller watches only those. A ConfigMap may carry several: a topic and a queue
+/// both named `orders` share the ConfigMap `orders`.
+pub fn kind_label<K: Resource<DynamicType = ()>>() -> String {
+    format!("{}.{GROUP}/outputs", K::kind(&()).to_ascii_lowercase())
+}
+
+/// Each kind writes its keys with a field manager of its own, so that server-side apply merges
+/// the keys of resources of different kinds sharing a name, and takes away only a kind's own.
+pub fn field_manager<K: Resource<DynamicType = ()>>() -> String {
+    format!("{MANAGER}/{}", K::kind(&()))
+}
+
+/// The outputs for `owner`: in the ConfigMap named after it, beside the keys of any other kind's
+/// resource of that name; owned by it (not as controller, as several may own one), so it goes
+/// with the last of them.
 pub fn config_map<K: Resource<DynamicType = ()>>(
     owner: &K,
     data: BTreeMap<String, String>,
 ) -> ConfigMap {
     ConfigMap {
-        metadata: owned_metadata(owner, owner.meta().name.clone()),
+        metadata: owned_metadata(owner, owner.meta().name.clone(), None),
         data: Some(data),
         ..ConfigMap::default()
     }
 }
 
-/// The ExternalName Service for `owner`'s endpoint, owned by it.
+/// The ExternalName Service for `owner`'s endpoint, controlled by it.
 pub fn service<K: Resource<DynamicType = ()>>(owner: &K, endpoint: &EndpointService) -> Service {
     Service {
-        metadata: owned_metadata(owner, Some(endpoint.name.clone())),
+        metadata: owned_metadata(owner, Some(endpoint.name.clone()), Some(true)),
         spec: Some(ServiceSpec {
             type_: Some("ExternalName".into()),
             external_name: Some(endpoint.host.clone()),
@@ -53,23 +66,27 @@ pub fn service<K: Resource<DynamicType = ()>>(owner: &K, endpoint: &EndpointServ
     }
 }
 
-/// Labels that say who wrote the object, and `owner` as its controller, so the garbage collector
+/// Labels that say who wrote the object, and `owner` as its owner, so the garbage collector
 /// deletes it with `owner`.
-fn owned_metadata<K: Resource<DynamicType = ()>>(owner: &K, name: Option<String>) -> ObjectMeta {
+fn owned_metadata<K: Resource<DynamicType = ()>>(
+    owner: &K,
+    name: Option<String>,
+    controller: Option<bool>,
+) -> ObjectMeta {
     let meta = owner.meta();
     ObjectMeta {
         name,
         namespace: meta.namespace.clone(),
         labels: Some(BTreeMap::from([
             (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
-            (KIND_LABEL.to_owned(), K::kind(&()).into_owned()),
+            (kind_label::<K>(), "true".to_owned()),
         ])),
         owner_references: Some(vec![OwnerReference {
             api_version: K::api_version(&()).into_owned(),
             kind: K::kind(&()).into_owned(),
             name: meta.name.clone().unwrap_or_default(),
             uid: meta.uid.clone().unwrap_or_default(),
-            controller: Some(true),
+            controller,
             block_owner_deletion: None,
         }]),
         ..ObjectMeta::default()
@@ -78,7 +95,10 @@ fn owned_metadata<K: Resource<DynamicType = ()>>(owner: &K, name: Option<String>
 
 /// Applies the endpoint Service unless a Service of that name exists that `desired`'s owner does
 /// not control (someone else's is never taken over). Returns the foreign one's name.
-pub async fn export_service(api: &Api<Service>, desired: Service) -> kube::Result<Option<String>> {
+pub async fn export_service<K: Resource<DynamicType = ()>>(
+    api: &Api<Service>,
+    desired: Service,
+) -> kube::Result<Option<String>> {
     let name = desired.name_any();
     let owner = desired
         .owner_references()
@@ -95,20 +115,29 @@ pub async fn export_service(api: &Api<Service>, desired: Service) -> kube::Resul
     }
     api.patch(
         &name,
-        &PatchParams::apply(MANAGER).force(),
+        &PatchParams::apply(&field_manager::<K>()).force(),
         &Patch::Apply(&desired),
     )
     .await?;
     Ok(None)
 }
 
-/// What each outputs ConfigMap in the cluster holds, as a fingerprint of the parts the operator
-/// writes: enough to skip writing one that is already current, at about 30 bytes per ConfigMap
-/// where caching the ConfigMap itself costs 2.3 KB. Fed by the ConfigMap watch.
-#[derive(Clone, Default)]
+/// What each outputs ConfigMap in the cluster holds of one kind's writes, as a fingerprint: the
+/// keys its field manager owns and their values, its label and its owner reference. Enough to
+/// skip writing one that is already current, at about 30 bytes per ConfigMap where caching the
+/// ConfigMap itself costs 2.3 KB. Fed by the ConfigMap watch.
+#[derive(Clone)]
 pub struct Fingerprints {
     index: Arc<Mutex<Index>>,
     pub listed: Listed,
+    kind: Arc<Whose>,
+}
+
+/// The kind whose writes a [`Fingerprints`] recognises.
+struct Whose {
+    kind: String,
+    label: String,
+    manager: String,
 }
 
 #[derive(Default)]
@@ -119,13 +148,26 @@ struct Index {
 }
 
 impl Fingerprints {
+    pub fn of<K: Resource<DynamicType = ()>>() -> Self {
+        Self {
+            index: Arc::default(),
+            listed: Listed::default(),
+            kind: Arc::new(Whose {
+                kind: K::kind(&()).into_owned(),
+                label: kind_label::<K>(),
+                manager: field_manager::<K>(),
+            }),
+        }
+    }
+
     pub fn observe(&self, event: &watcher::Event<ConfigMap>) {
         let mut index = self.index.lock().expect("poisoned");
         match event {
             watcher::Event::Init => index.relisting = Some(HashMap::new()),
             watcher::Event::InitApply(cm) => {
+                let print = self.kind.in_cluster(cm);
                 if let Some(relisting) = index.relisting.as_mut() {
-                    relisting.insert(key(cm), fingerprint(cm));
+                    relisting.insert(key(cm), print);
                 }
             }
             watcher::Event::InitDone => {
@@ -135,7 +177,7 @@ impl Fingerprints {
                 }
             }
             watcher::Event::Apply(cm) => {
-                index.current.insert(key(cm), fingerprint(cm));
+                index.current.insert(key(cm), self.kind.in_cluster(cm));
             }
             watcher::Event::Delete(cm) => {
                 index.current.remove(&key(cm));
@@ -145,8 +187,77 @@ impl Fingerprints {
 
     /// Whether the cluster's ConfigMap already holds exactly what `desired` sets.
     fn is_current(&self, desired: &ConfigMap) -> bool {
+        let print = self.kind.desired(desired);
         let index = self.index.lock().expect("poisoned");
-        index.current.get(&key(desired)) == Some(&fingerprint(desired))
+        index.current.get(&key(desired)) == Some(&print)
+    }
+}
+
+impl Whose {
+    /// The data keys this kind's field manager applied.
+    fn applied_keys<'a>(&self, cm: &'a ConfigMap) -> Vec<&'a str> {
+        let ours = cm.metadata.managed_fields.iter().flatten().find(|m| {
+            m.manager.as_deref() == Some(self.manager.as_str())
+                && m.operation.as_deref() == Some("Apply")
+        });
+        let Some(data) = ours
+            .and_then(|m| m.fields_v1.as_ref())
+            .and_then(|f| f.0.get("f:data"))
+            .and_then(|d| d.as_object())
+        else {
+            return Vec::new();
+        };
+        let present = cm.data.as_ref();
+        data.keys()
+            .filter_map(|k| k.strip_prefix("f:"))
+            .filter_map(|k| present.and_then(|d| d.get_key_value(k)).map(|(k, _)| k.as_str()))
+            .collect()
+    }
+
+    fn in_cluster(&self, cm: &ConfigMap) -> u64 {
+        let data = cm.data.as_ref();
+        let mut keys = self.applied_keys(cm);
+        keys.sort_unstable();
+        let pairs: Vec<(&str, &str)> = keys
+            .into_iter()
+            .map(|k| (k, data.and_then(|d| d.get(k)).map_or("", String::as_str)))
+            .collect();
+        self.fingerprint(cm, pairs)
+    }
+
+    fn desired(&self, cm: &ConfigMap) -> u64 {
+        let pairs = cm
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.fingerprint(cm, pairs)
+    }
+
+    /// `pairs` (sorted), this kind's label and this kind's owner references.
+    fn fingerprint(&self, cm: &ConfigMap, pairs: Vec<(&str, &str)>) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        pairs.hash(&mut h);
+        for owner in cm
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|o| o.kind == self.kind)
+        {
+            (
+                &owner.api_version,
+                &owner.kind,
+                &owner.name,
+                &owner.uid,
+                owner.controller,
+                owner.block_owner_deletion,
+            )
+                .hash(&mut h);
+        }
+        cm.labels().get(&self.label).hash(&mut h);
+        h.finish()
     }
 }
 
@@ -156,29 +267,8 @@ fn key(cm: &ConfigMap) -> u64 {
     crate::triggers::hash_of((&cm.metadata.namespace, &cm.metadata.name))
 }
 
-/// The data, owner and our labels: what `config_map` sets. Other labels and annotations are
-/// someone else's.
-fn fingerprint(cm: &ConfigMap) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    cm.data.hash(&mut h);
-    for owner in cm.metadata.owner_references.iter().flatten() {
-        (
-            &owner.api_version,
-            &owner.kind,
-            &owner.name,
-            &owner.uid,
-            owner.controller,
-            owner.block_owner_deletion,
-        )
-            .hash(&mut h);
-    }
-    let labels = cm.labels();
-    (labels.get(MANAGED_BY_LABEL), labels.get(KIND_LABEL)).hash(&mut h);
-    h.finish()
-}
-
-/// Applies the ConfigMap unless the cluster already has it as desired.
-pub async fn export(
+/// Applies `owner`'s outputs unless the cluster already has them as desired.
+pub async fn export<K: Resource<DynamicType = ()>>(
     api: &Api<ConfigMap>,
     cluster: &Fingerprints,
     desired: ConfigMap,
@@ -188,17 +278,53 @@ pub async fn export(
     }
     api.patch(
         &desired.name_any(),
-        &PatchParams::apply(MANAGER).force(),
+        &PatchParams::apply(&field_manager::<K>()).force(),
         &Patch::Apply(&desired),
     )
     .await?;
     Ok(true)
 }
 
+/// Takes `owner`'s keys, label and owner reference out of its outputs ConfigMap (an apply of
+/// nothing by its field manager), leaving other kinds' keys; deletes the ConfigMap when no
+/// owner is left.
+pub async fn withdraw<K: Resource<DynamicType = ()>>(
+    api: &Api<ConfigMap>,
+    owner: &K,
+) -> kube::Result<()> {
+    let name = owner.name_any();
+    if api.get_opt(&name).await?.is_none() {
+        return Ok(());
+    }
+    let empty = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": name },
+    });
+    let left = api
+        .patch(
+            &name,
+            &PatchParams::apply(&field_manager::<K>()).force(),
+            &Patch::Apply(&empty),
+        )
+        .await?;
+    if left.owner_references().is_empty() {
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
     use super::*;
 
+    /// Outputs as `config_map` builds them, of an owner that is itself a ConfigMap.
     fn cm(name: &str, value: &str) -> ConfigMap {
         let mut owner = ConfigMap::default();
         owner.metadata.name = Some("owner".into());
@@ -209,12 +335,36 @@ mod tests {
         cm
     }
 
+    /// `cm` as the API server returns it: `manager` applied the keys `keys`.
+    fn applied(mut cm: ConfigMap, manager: &str, keys: &[&str]) -> ConfigMap {
+        let data: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .map(|k| (format!("f:{k}"), serde_json::json!({})))
+            .collect();
+        cm.metadata
+            .managed_fields
+            .get_or_insert_with(Vec::new)
+            .push(ManagedFieldsEntry {
+                manager: Some(manager.into()),
+                operation: Some("Apply".into()),
+                fields_v1: Some(FieldsV1(serde_json::json!({ "f:data": data }))),
+                ..ManagedFieldsEntry::default()
+            });
+        cm
+    }
+
+    fn ours(cm: ConfigMap) -> ConfigMap {
+        let keys: Vec<String> = cm.data.iter().flatten().map(|(k, _)| k.clone()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        applied(cm, &field_manager::<ConfigMap>(), &keys)
+    }
+
     #[test]
     fn only_what_the_cluster_holds_is_current() {
-        let cluster = Fingerprints::default();
+        let cluster = Fingerprints::of::<ConfigMap>();
         assert!(!cluster.is_current(&cm("x", "1")), "nothing listed yet");
         cluster.observe(&watcher::Event::Init);
-        cluster.observe(&watcher::Event::InitApply(cm("x", "1")));
+        cluster.observe(&watcher::Event::InitApply(ours(cm("x", "1"))));
         assert!(!cluster.is_current(&cm("x", "1")), "the list is not done");
         assert!(!cluster.listed.is_done());
         cluster.observe(&watcher::Event::InitDone);
@@ -229,22 +379,50 @@ mod tests {
             cluster.is_current(&cm("x", "1")),
             "a relist keeps the previous state usable"
         );
-        cluster.observe(&watcher::Event::InitApply(cm("x", "1")));
+        cluster.observe(&watcher::Event::InitApply(ours(cm("x", "1"))));
         cluster.observe(&watcher::Event::InitDone);
         assert!(!cluster.is_current(&cm("x", "2")), "changed data");
         assert!(!cluster.is_current(&cm("y", "1")), "another ConfigMap");
 
         // Someone else's label and server-set metadata do not matter; a removed label of ours does.
-        let mut edited = cm("x", "1");
+        let mut edited = ours(cm("x", "1"));
         edited.metadata.resource_version = Some("42".into());
         edited.labels_mut().insert("team".into(), "a".into());
         cluster.observe(&watcher::Event::Apply(edited.clone()));
         assert!(cluster.is_current(&cm("x", "1")));
-        edited.labels_mut().remove(KIND_LABEL);
+        edited.labels_mut().remove(&kind_label::<ConfigMap>());
         cluster.observe(&watcher::Event::Apply(edited));
         assert!(!cluster.is_current(&cm("x", "1")));
 
         cluster.observe(&watcher::Event::Delete(cm("x", "1")));
         assert!(!cluster.is_current(&cm("x", "1")));
+    }
+
+    #[test]
+    fn another_kinds_keys_in_the_same_config_map_are_not_ours() {
+        let cluster = Fingerprints::of::<ConfigMap>();
+        cluster.observe(&watcher::Event::Init);
+        cluster.observe(&watcher::Event::InitDone);
+        // A topic's keys beside ours, applied by the topic's own field manager.
+        let mut shared = ours(cm("orders", "1"));
+        shared
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("topicARN".into(), "arn:t".into());
+        let mut shared = applied(shared, "aws-service-operator/SNSTopic", &["topicARN"]);
+        shared.metadata.owner_references.as_mut().unwrap().push(OwnerReference {
+            kind: "SNSTopic".into(),
+            uid: "uid-2".into(),
+            ..OwnerReference::default()
+        });
+        cluster.observe(&watcher::Event::Apply(shared.clone()));
+        assert!(cluster.is_current(&cm("orders", "1")));
+
+        // One of our keys rewritten by someone else's edit is no longer ours: write it back.
+        shared.metadata.managed_fields = None;
+        let shared = applied(shared, "kubectl-edit", &["a"]);
+        cluster.observe(&watcher::Event::Apply(shared));
+        assert!(!cluster.is_current(&cm("orders", "1")));
     }
 }

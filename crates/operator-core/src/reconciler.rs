@@ -164,8 +164,8 @@ pub async fn run<K: AwsResource>(
     // Only our own ConfigMaps are watched, and only their fingerprints kept. Only a deleted one
     // wakes its owner (to re-create it): our own writes must not cost a second reconcile, and
     // other edits are undone at resync.
-    let cm_fingerprints = outputs::Fingerprints::default();
-    let selector = format!("{}={kind}", outputs::KIND_LABEL);
+    let cm_fingerprints = outputs::Fingerprints::of::<K>();
+    let selector = outputs::kind_label::<K>();
     let cm_trigger = watcher(config_maps, watcher::Config::default().labels(&selector))
         .inspect({
             let fingerprints = cm_fingerprints.clone();
@@ -455,11 +455,11 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             let status = managed_status(obj, &observed, &readiness, in_sync, data.clone());
             write_status(ctx, api, obj, status).await?;
             let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
-            outputs::export(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
+            outputs::export::<K>(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
             if let Some(endpoint) = K::service(&observed) {
                 let svc_api: Api<Service> = Api::namespaced(ctx.kube.clone(), &namespace);
                 if let Some(name) =
-                    outputs::export_service(&svc_api, outputs::service(obj, &endpoint)).await?
+                    outputs::export_service::<K>(&svc_api, outputs::service(obj, &endpoint)).await?
                 {
                     let note = format!(
                         "Service {name:?} exists and is not this resource's; it is left as it is"
@@ -672,6 +672,10 @@ async fn observed_after_write<K: AwsResource>(
 
 async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Result<Action, Error> {
     let name = obj.aws_name();
+    // The outputs go whatever the policy: they describe this object, which is going. Another
+    // kind's keys in the same ConfigMap stay.
+    let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    outputs::withdraw(&cm_api, obj).await?;
     let policy = match policy::resource_deletion_policy(obj) {
         Some(p) => policy::deletion_policy(Some(p), None, ctx.settings.deletion_policy),
         None => {

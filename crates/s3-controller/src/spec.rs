@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     group = "service-operator.aws",
     version = "v1alpha1",
     kind = "S3Bucket",
+    doc = "An Amazon S3 bucket, created, kept in sync and deleted by the AWS Service Operator.",
     plural = "s3buckets",
     shortname = "s3",
     shortname = "bucket",
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
     {"rule": "has(self.bucketName) == has(oldSelf.bucketName) && (!has(self.bucketName) || self.bucketName == oldSelf.bucketName)", "message": "bucketName is immutable"},
     {"rule": "!has(self.encryption) || !has(self.encryption.kmsMasterKeyId) || self.encryption.sseAlgorithm != 'AES256'", "message": "encryption.kmsMasterKeyId needs sseAlgorithm aws:kms"}
 ]))]
+/// The bucket's desired settings; every field has a default, so `spec` may be left out.
 pub struct S3BucketSpec {
     /// Name of the bucket in AWS; defaults to metadata.name. Lowercase letters, digits, dots and
     /// hyphens. Immutable.
@@ -40,20 +42,20 @@ pub struct S3BucketSpec {
     )]
     pub bucket_name: Option<String>,
 
-    /// Keep every version of every object. Once enabled, turning it off suspends versioning.
+    /// Keep every version of every object (S3 Versioning); default false. Once enabled, false suspends it.
     #[serde(default)]
     pub versioning: bool,
 
-    /// The bucket's canned ACL. Anything but Private needs ownershipControls other than
+    /// The bucket's canned ACL; default Private. Anything but Private needs ownershipControls other than
     /// BucketOwnerEnforced and, for public ACLs, publicAccessBlock lifted.
     #[serde(default)]
     pub access_control: AccessControl,
 
-    /// Server access logging.
+    /// Server access logging (S3 BucketLogging); left as it is in AWS when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
 
-    /// Static website hosting.
+    /// Static website hosting (S3 BucketWebsite); left as it is in AWS when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website: Option<Website>,
 
@@ -109,9 +111,10 @@ pub enum AccessControl {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Logging {
+    /// Write access logs to targetBucket; false turns logging off. Default false.
     #[serde(default)]
     pub enabled: bool,
-    /// Prefix of the log objects' keys.
+    /// Prefix of the log objects' keys (S3 TargetPrefix); default `-archive`.
     #[serde(default = "default_log_prefix")]
     pub prefix: String,
     /// The bucket receiving the logs; this bucket itself when absent.
@@ -127,11 +130,14 @@ fn default_log_prefix() -> String {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Website {
+    /// Serve the bucket as a static website; false turns website hosting off. Default false.
     #[serde(default)]
     pub enabled: bool,
+    /// The object served for a directory request (S3 IndexDocument suffix); default `index.html`.
     #[serde(default = "default_index_page")]
     #[schemars(length(min = 1))]
     pub index_page: String,
+    /// The object served when a request fails (S3 ErrorDocument key); default `500.html`.
     #[serde(default = "default_error_page")]
     #[schemars(length(min = 1))]
     pub error_page: String,
@@ -169,12 +175,16 @@ pub enum SseAlgorithm {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicAccessBlock {
+    /// Reject requests that add a public ACL (S3 BlockPublicAcls); default true.
     #[serde(default = "yes")]
     pub block_public_acls: bool,
+    /// Ignore public ACLs on the bucket and its objects (S3 IgnorePublicAcls); default true.
     #[serde(default = "yes")]
     pub ignore_public_acls: bool,
+    /// Reject bucket policies that grant public access (S3 BlockPublicPolicy); default true.
     #[serde(default = "yes")]
     pub block_public_policy: bool,
+    /// Under a public policy, allow only AWS services and the owner's account (S3 RestrictPublicBuckets); default true.
     #[serde(default = "yes")]
     pub restrict_public_buckets: bool,
 }
@@ -203,19 +213,25 @@ impl PublicAccessBlock {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecycleRule {
+    /// The rule's name (S3 ID), unique within the bucket.
     #[schemars(length(min = 1, max = 255))]
     pub id: String,
+    /// Whether the rule applies (S3 Status): Enabled or Disabled; default Enabled.
     #[serde(default)]
     pub status: RuleStatus,
     /// Applies to objects whose keys start with this; all objects when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// When current objects expire (S3 Expiration); never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<Expiration>,
+    /// Moves of objects to cheaper storage classes (S3 Transitions); none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<Transition>,
+    /// When noncurrent object versions are deleted (S3 NoncurrentVersionExpiration); never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noncurrent_version_expiration: Option<NoncurrentVersionExpiration>,
+    /// When unfinished multipart uploads are aborted (S3 AbortIncompleteMultipartUpload); never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_incomplete_multipart_upload: Option<AbortIncompleteMultipartUpload>,
 }
@@ -230,6 +246,7 @@ pub enum RuleStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Expiration {
+    /// Days after an object's creation that S3 expires it (S3 Days).
     #[schemars(range(min = 1))]
     pub days: i32,
 }
@@ -237,8 +254,10 @@ pub struct Expiration {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Transition {
+    /// Days after an object's creation that S3 moves it to storageClass (S3 Days).
     #[schemars(range(min = 0))]
     pub days: i32,
+    /// The storage class objects move to (S3 StorageClass).
     pub storage_class: StorageClass,
 }
 
@@ -256,6 +275,7 @@ pub enum StorageClass {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NoncurrentVersionExpiration {
+    /// Days after a version becomes noncurrent that S3 deletes it (S3 NoncurrentDays).
     #[schemars(range(min = 1))]
     pub noncurrent_days: i32,
 }
@@ -263,6 +283,7 @@ pub struct NoncurrentVersionExpiration {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AbortIncompleteMultipartUpload {
+    /// Days after a multipart upload starts that S3 aborts it if unfinished (S3 DaysAfterInitiation).
     #[schemars(range(min = 1))]
     pub days_after_initiation: i32,
 }
@@ -270,17 +291,23 @@ pub struct AbortIncompleteMultipartUpload {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CorsRule {
+    /// The rule's name (S3 ID); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
     pub id: Option<String>,
+    /// Origins allowed to make cross-origin requests, such as `https://example.com` or `*` (S3 AllowedOrigins).
     #[schemars(length(min = 1))]
     pub allowed_origins: Vec<String>,
+    /// HTTP methods those origins may use: GET, PUT, POST, DELETE or HEAD (S3 AllowedMethods).
     #[schemars(length(min = 1))]
     pub allowed_methods: Vec<CorsMethod>,
+    /// Headers a preflight request may ask for (S3 AllowedHeaders); none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_headers: Vec<String>,
+    /// Response headers browsers may expose to scripts (S3 ExposeHeaders); none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expose_headers: Vec<String>,
+    /// Seconds browsers may cache a preflight response (S3 MaxAgeSeconds); not set when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub max_age_seconds: Option<i32>,
@@ -299,23 +326,25 @@ pub enum CorsMethod {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnershipControls {
+    /// S3 Object Ownership: BucketOwnerEnforced (ACLs disabled, the bucket owner owns every object; AWS's default for new buckets), BucketOwnerPreferred or ObjectWriter.
     pub object_ownership: ObjectOwnership,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum ObjectOwnership {
-    /// ACLs are disabled; the bucket owner owns every object (AWS's default for new buckets).
     BucketOwnerEnforced,
     BucketOwnerPreferred,
     ObjectWriter,
 }
 
-/// What the bucket looks like in AWS, next to the shared conditions and ARN.
+/// The bucket as last observed in AWS, and how its reconciliation went.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketStatusFields {
+    /// The bucket's name in AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_name: Option<String>,
+    /// The AWS Region the bucket is in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }

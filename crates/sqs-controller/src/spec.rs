@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
     group = "service-operator.aws",
     version = "v1alpha1",
     kind = "SQSQueue",
+    doc = "An Amazon SQS queue, created, kept in sync and deleted by the AWS Service Operator.",
     plural = "sqsqueues",
     shortname = "sqs",
     shortname = "queue",
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
         {"rule": "(has(self.usedeadletterQueue) && self.usedeadletterQueue) || !has(self.redrivePolicy) || has(self.redrivePolicy.deadLetterQueue) || has(self.redrivePolicy.deadLetterTargetArn)", "message": "redrivePolicy needs deadLetterQueue or deadLetterTargetArn"}
     ]
 ))]
+/// The queue's desired settings; every field has a default, so `spec` may be left out.
 pub struct SQSQueueSpec {
     /// Name of the queue in AWS; defaults to metadata.name (plus `.fifo` for a FIFO queue).
     /// Immutable.
@@ -47,46 +49,47 @@ pub struct SQSQueueSpec {
     )]
     pub queue_name: Option<String>,
 
-    /// Deduplicate messages by a hash of their body; FIFO queues only.
+    /// FIFO queues only: deduplicate messages by a hash of their body (SQS ContentBasedDeduplication); default true.
     #[serde(default = "default_true")]
     pub content_based_deduplication: bool,
 
-    /// Seconds every message is delayed before it can be received.
+    /// Seconds every message is delayed before it can be received (SQS DelaySeconds); default 5.
     #[serde(default = "default_delay_seconds")]
     #[schemars(range(min = 0, max = 900))]
     pub delay_seconds: i32,
 
-    /// Largest message accepted, in bytes.
+    /// Largest message accepted, in bytes (SQS MaximumMessageSize); default 262144 (256 KiB).
     #[serde(default = "default_maximum_message_size")]
     #[schemars(range(min = 1024, max = 1_048_576))]
     pub maximum_message_size: i32,
 
-    /// Seconds a message is kept.
+    /// Seconds a message is kept (SQS MessageRetentionPeriod); default 345600 (4 days).
     #[serde(default = "default_message_retention_period")]
     #[schemars(range(min = 60, max = 1_209_600))]
     pub message_retention_period: i32,
 
-    /// Seconds ReceiveMessage waits for a message (long polling).
+    /// Seconds ReceiveMessage waits for a message, for long polling (SQS ReceiveMessageWaitTimeSeconds); default 0.
     #[serde(default)]
     #[schemars(range(min = 0, max = 20))]
     pub receive_message_wait_time_seconds: i32,
 
-    /// Seconds a received message stays hidden from other consumers.
+    /// Seconds a received message stays hidden from other consumers (SQS VisibilityTimeout); default 5.
     #[serde(default = "default_visibility_timeout")]
     #[schemars(range(min = 0, max = 43_200))]
     pub visibility_timeout: i32,
 
-    /// A FIFO queue (exactly-once, ordered). Immutable.
+    /// A FIFO queue, exactly-once and ordered (SQS FifoQueue); default false. Immutable.
     #[serde(default)]
     pub fifo_queue: bool,
 
     /// When true, the operator also creates a dead-letter queue `<queueName>-dlq` (deleted with
     /// this queue) and sends messages there after `redrivePolicy.maxReceiveCount` receives.
+    /// Default false.
     #[serde(default, rename = "usedeadletterQueue")]
     pub usedeadletter_queue: bool,
 
-    /// Where messages go after too many receives. Left as it is in AWS when absent, unless
-    /// `usedeadletterQueue` manages it.
+    /// Where messages go after too many receives (SQS RedrivePolicy). Left as it is in AWS when
+    /// absent, unless `usedeadletterQueue` manages it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_policy: Option<RedrivePolicy>,
 
@@ -101,7 +104,7 @@ pub struct SQSQueueSpec {
     #[schemars(length(max = 2048))]
     pub kms_master_key_id: Option<String>,
 
-    /// Tags on the queue, besides the operator's ownership tags.
+    /// Tags on the queue, besides the operator's ownership tags; default none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(length(max = 40))]
     pub tags: BTreeMap<String, String>,
@@ -123,7 +126,7 @@ pub struct RedrivePolicy {
     #[schemars(regex(pattern = r"^arn:[^:]+:sqs:"))]
     pub dead_letter_target_arn: Option<String>,
 
-    /// Receives after which a message moves to the dead-letter queue.
+    /// Receives after which a message moves to the dead-letter queue (SQS maxReceiveCount); default 5.
     #[serde(default = "default_max_receive_count")]
     #[schemars(range(min = 1, max = 1000))]
     pub max_receive_count: i32,
@@ -149,15 +152,17 @@ fn default_max_receive_count() -> i32 {
     5
 }
 
-/// What the queue looks like in AWS, next to the shared conditions and ARN.
+/// The queue as last observed in AWS, and how its reconciliation went.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStatusFields {
+    /// The queue's name in AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_name: Option<String>,
+    /// The queue's URL, which SQS API calls and clients address it by.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "queueURL")]
     pub queue_url: Option<String>,
-    /// The operator-managed dead-letter queue, when `usedeadletterQueue` is true.
+    /// The ARN of the operator-managed dead-letter queue, when `usedeadletterQueue` is true.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
