@@ -298,6 +298,21 @@ impl Operator {
 
     /// A controller binary at `bin` (e.g. a release build), watching `namespace`.
     pub fn start_path(bin: &std::path::Path, namespace: &str, extra_args: &[&str]) -> Self {
+        Self::start_with_env(bin, namespace, extra_args, &[])
+    }
+
+    /// The all-in-one operator with extra environment variables (e.g. the test-only fault point
+    /// `ASO_TEST_ABORT_AFTER`).
+    pub fn start_env(namespace: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with_env(&binary("aws-service-operator"), namespace, &[], env)
+    }
+
+    fn start_with_env(
+        bin: &std::path::Path,
+        namespace: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let metrics_port = free_port();
         let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
@@ -310,6 +325,7 @@ impl Operator {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,operator_core=debug".into()),
             )
+            .envs(env.iter().copied())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .stdin(Stdio::null())
@@ -336,6 +352,18 @@ impl Operator {
             "operator did not become ready in 30 s; log:\n{}",
             self.log_tail()
         );
+    }
+
+    /// Waits until the process exits by itself; its status, or `None` after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 
     pub fn metrics(&self) -> String {

@@ -56,7 +56,8 @@ async fn names_aws_would_refuse_are_refused_at_admission_with_the_rule() {
     let env = env().await;
     install_crds(&env.kube).await;
     let ns = namespace(&env.kube, "admission-names", &[]).await;
-    let ddb = "spec:\n  hashAttribute:\n    name: id\n    type: S\n  billingMode: PAY_PER_REQUEST\n";
+    let ddb =
+        "spec:\n  hashAttribute:\n    name: id\n    type: S\n  billingMode: PAY_PER_REQUEST\n";
     let refused = [
         ("SQSQueue", "orders.v2", "", "SQS queue name"),
         ("SNSTopic", "orders.v2", "", "SNS topic name"),

@@ -215,7 +215,11 @@ async fn a_minimal_bucket_is_secure_and_every_mutable_field_reaches_s3() {
         Some(&format!("https://{bucket}.s3.us-east-1.amazonaws.com"))
     );
     // The original wrote every key, empty when there is no website.
-    assert_eq!(data.get("websiteURL").map(String::as_str), Some(""), "{data:?}");
+    assert_eq!(
+        data.get("websiteURL").map(String::as_str),
+        Some(""),
+        "{data:?}"
+    );
     assert_eq!(data.get("serviceName"), Some(&bucket), "{data:?}");
 
     let view = kubectl(&["get", "s3", "-n", &s.ns]);

@@ -182,8 +182,16 @@ async fn original_manifest_becomes_a_queue_follows_updates_and_is_deleted() {
     assert_eq!(data.get("queueName"), Some(&name));
     assert_eq!(data.get("queueURL"), s.url(&name).await.as_ref());
     // The original wrote the dead-letter keys empty when there is no dead-letter queue.
-    for key in ["deadLetterQueueURL", "deadLetterQueueARN", "deadLetterQueueName"] {
-        assert_eq!(data.get(key).map(String::as_str), Some(""), "{key}: {data:?}");
+    for key in [
+        "deadLetterQueueURL",
+        "deadLetterQueueARN",
+        "deadLetterQueueName",
+    ] {
+        assert_eq!(
+            data.get(key).map(String::as_str),
+            Some(""),
+            "{key}: {data:?}"
+        );
     }
 
     let view = kubectl(&["get", "queue", "-n", &s.ns]);

@@ -110,8 +110,22 @@ impl Intercept for CallMetrics {
         if let Some(meta) = cfg.load::<Metadata>() {
             let ok = matches!(context.output_or_error(), Some(Ok(_)));
             self.0.aws_call(meta.service(), meta.name(), ok);
+            if ok {
+                crash_point(meta.name());
+            }
         }
         Ok(())
+    }
+}
+
+/// The test-only fault point: with `ASO_TEST_ABORT_AFTER=<Operation>` the process aborts as soon
+/// as that AWS call succeeds (before anything records its result), as a kill -9 there would.
+fn crash_point(operation: &str) {
+    static AFTER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let after = AFTER.get_or_init(|| std::env::var("ASO_TEST_ABORT_AFTER").ok());
+    if after.as_deref() == Some(operation) {
+        eprintln!("ASO_TEST_ABORT_AFTER={operation}: aborting after the call returned");
+        std::process::abort();
     }
 }
 

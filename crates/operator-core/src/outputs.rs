@@ -210,7 +210,11 @@ impl Whose {
         let present = cm.data.as_ref();
         data.keys()
             .filter_map(|k| k.strip_prefix("f:"))
-            .filter_map(|k| present.and_then(|d| d.get_key_value(k)).map(|(k, _)| k.as_str()))
+            .filter_map(|k| {
+                present
+                    .and_then(|d| d.get_key_value(k))
+                    .map(|(k, _)| k.as_str())
+            })
             .collect()
     }
 
@@ -411,11 +415,16 @@ mod tests {
             .unwrap()
             .insert("topicARN".into(), "arn:t".into());
         let mut shared = applied(shared, "aws-service-operator/SNSTopic", &["topicARN"]);
-        shared.metadata.owner_references.as_mut().unwrap().push(OwnerReference {
-            kind: "SNSTopic".into(),
-            uid: "uid-2".into(),
-            ..OwnerReference::default()
-        });
+        shared
+            .metadata
+            .owner_references
+            .as_mut()
+            .unwrap()
+            .push(OwnerReference {
+                kind: "SNSTopic".into(),
+                uid: "uid-2".into(),
+                ..OwnerReference::default()
+            });
         cluster.observe(&watcher::Event::Apply(shared.clone()));
         assert!(cluster.is_current(&cm("orders", "1")));
 

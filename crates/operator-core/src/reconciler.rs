@@ -445,7 +445,7 @@ async fn apply<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Resul
             return Ok(Action::requeue(REFERENCE_REQUEUE));
         }
     };
-    match sync(obj, ctx, &refs).await {
+    match sync(obj, ctx, api, &refs).await {
         Ok(Synced::Managed {
             observed,
             readiness,
@@ -558,15 +558,35 @@ async fn recorded_owner_exists<K: AwsResource>(
 async fn sync<K: AwsResource>(
     obj: &K,
     ctx: &Context<K>,
+    api: &Api<K>,
     refs: &Resolved,
 ) -> Result<Synced<K::Observed>, Error> {
     let uid = obj.uid().unwrap_or_default();
     let owner_tags = ownership::owner_tags(obj);
     let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
 
+    // Set when this reconcile records a create intent: `obj` with that status from then on.
+    let intent: K;
+    let mut obj = obj;
     let mut observed = match obj.observe(&ctx.aws, refs).await? {
         Some(observed) => observed,
         None => {
+            // The intent first: should the process die before the result is recorded, what
+            // the next reconcile finds without ownership tags is what this create made.
+            let message = format!("Creating {} {:?}", K::SERVICE, obj.aws_name());
+            let mut status = previous_status(obj);
+            status.create_pending = Some(jiff::Timestamp::now().to_string());
+            status.conditions = vec![
+                Condition::new(READY, false, "Creating", &message),
+                Condition::new(SYNCED, false, "Creating", &message),
+            ];
+            status.observed_generation = obj.meta().generation;
+            write_status(ctx, api, obj, status.clone()).await?;
+            status.conditions.clear(); // as the watch cache keeps it
+            let mut pending = obj.clone();
+            *pending.status_mut() = Some(status);
+            intent = pending;
+            obj = &intent;
             obj.create(&ctx.aws, refs, &tags).await?;
             publish(
                 ctx,
@@ -580,8 +600,12 @@ async fn sync<K: AwsResource>(
         }
     };
 
+    let create_pending = obj.status().is_some_and(|s| s.create_pending.is_some());
     let adoptable = match ownership::owner_of(K::tags(&observed), &uid) {
         Owner::Us => false,
+        // It did not exist when our create began: our create made it (and died before tagging
+        // it, or before recording it).
+        Owner::Nobody if create_pending => true,
         Owner::Nobody if policy::wants_adoption(obj) => true,
         Owner::Nobody => return Ok(Synced::NotOwned(NotOwned::Foreign)),
         // A resource whose recorded owner exists is never taken, even when asked to adopt.
@@ -595,14 +619,22 @@ async fn sync<K: AwsResource>(
     };
     if adoptable {
         obj.tag(&ctx.aws, &observed, &owner_tags).await?;
-        publish(
-            ctx,
-            obj,
-            EventType::Normal,
-            "Adopted",
-            format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
-        )
-        .await;
+        let (reason, note) = if create_pending {
+            (
+                "Recovered",
+                format!(
+                    "Took over {} {:?}, made by this resource's interrupted create",
+                    K::SERVICE,
+                    obj.aws_name()
+                ),
+            )
+        } else {
+            (
+                "Adopted",
+                format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
+            )
+        };
+        publish(ctx, obj, EventType::Normal, reason, note).await;
         observed = observed_after_write(obj, ctx, refs).await?;
     }
 
@@ -674,7 +706,8 @@ async fn cleanup<K: AwsResource>(obj: &K, ctx: &Context<K>, api: &Api<K>) -> Res
     let name = obj.aws_name();
     // The outputs go whatever the policy: they describe this object, which is going. Another
     // kind's keys in the same ConfigMap stay.
-    let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let cm_api: Api<ConfigMap> =
+        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     outputs::withdraw(&cm_api, obj).await?;
     let policy = match policy::resource_deletion_policy(obj) {
         Some(p) => policy::deletion_policy(Some(p), None, ctx.settings.deletion_policy),
@@ -775,6 +808,7 @@ fn managed_status<K: AwsResource>(
         observed_generation: obj.meta().generation,
         arn: K::arn(observed),
         output,
+        create_pending: None,
         fields: K::status_fields(observed),
     }
 }
@@ -811,6 +845,10 @@ async fn report_error<K: AwsResource>(
     reason: &str,
 ) -> Result<(), Error> {
     let mut status = previous_status(obj);
+    if error.is_terminal() {
+        // AWS refused: a create that failed so made nothing, and what appears later is not ours.
+        status.create_pending = None;
+    }
     // A usable resource stays Ready while an update or a deletion fails.
     let ready = if ctx.conditions.is_true(triggers::identity(obj), READY) {
         ready_condition::<K>(&Readiness::Ready)

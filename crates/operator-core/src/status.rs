@@ -23,6 +23,11 @@ pub struct ResourceStatus<F> {
     /// (its `output` block: `tableARN`, `queueURL`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub output: BTreeMap<String, String>,
+    /// Set (RFC 3339) just before the operator creates the AWS resource, cleared once the result
+    /// is recorded: after a crash in between, a resource found without ownership tags is the
+    /// one this create made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_pending: Option<String>,
     #[serde(flatten)]
     pub fields: F,
 }

@@ -1,17 +1,15 @@
 //! How an `SNSSubscription` maps onto the SNS API.
 //!
 //! Subscriptions carry no tags in AWS, so ownership is by ARN: a subscription is this
-//! resource's when its ARN is the one this resource recorded — in `status.arn`, or, between
-//! Subscribe and the first status write, in this process's memory. A subscription merely found
-//! on the topic with the same protocol and endpoint (someone else's, or ours after a crash
-//! between Subscribe and the status write) is not taken: it is reported NotOwned until the
-//! resource is annotated to adopt it. Subscribe is idempotent in AWS, so creating instead would
-//! silently take over, and deleting would unsubscribe, someone else's subscription.
+//! resource's when its ARN is the one `status.arn` records. Between Subscribe and that status
+//! write, the create intent the core records in status first (`createPending`) says that a
+//! subscription found on the topic with the same protocol and endpoint is the one our create
+//! made (it did not exist when the create began). Any other subscription merely found there is
+//! someone else's and is not taken until the resource is annotated to adopt it: Subscribe is
+//! idempotent in AWS, so creating instead would silently take over, and deleting would
+//! unsubscribe, someone else's subscription.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, LazyLock, Mutex},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use aws_sdk_sns::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -32,13 +30,6 @@ use super::{
     spec::{Protocol, SNSSubscription, SubscriptionStatusFields},
 };
 use crate::{NOT_FOUND, SNS_TOPIC, SQS_QUEUE};
-
-/// Subscription ARNs this process created or adopted, by object uid, until status holds them.
-static RECORDED: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Mutex::default);
-
-fn record(uid: String, arn: String) {
-    RECORDED.lock().expect("poisoned").insert(uid, arn);
-}
 
 /// SNS for the subscription, SQS for the policy of the queue it delivers to.
 #[derive(Clone)]
@@ -100,31 +91,38 @@ impl AwsResource for SNSSubscription {
         refs: &Resolved,
     ) -> Result<Option<ObservedSubscription>, AwsError> {
         let client = &clients.sns;
-        if let Some(arn) = self.recorded_arn() {
+        let (observed, tags) = match self.recorded_arn() {
             // Ours by construction; NotFound means gone (unsubscribed, or its topic deleted).
-            let Some(observed) = get(client, &arn).await? else {
-                return Ok(None);
-            };
-            let queue = match self.queue_reference() {
-                Some(_) => queue_access(&clients.sqs, &observed.endpoint).await?,
-                None => None,
-            };
-            return Ok(Some(ObservedSubscription {
-                tags: ownership::owner_tags(self),
-                queue,
-                ..observed
-            }));
-        }
-        // Nothing recorded: look for a subscription already on the topic, to report (not take) it.
-        // During deletion `refs` is empty and a referenced topic or queue cannot be found: then
-        // nothing of ours exists either.
-        let (Some(topic), Some(endpoint)) = (self.topic_arn(refs), self.endpoint(refs)) else {
+            Some(arn) => (get(client, &arn).await?, ownership::owner_tags(self)),
+            // Nothing recorded: look for a subscription already on the topic. It is ours only
+            // if our own interrupted create made it, which the core decides.
+            None => {
+                // During deletion `refs` is empty and a referenced topic or queue cannot be
+                // found: then nothing of ours exists either.
+                let (Some(topic), Some(endpoint)) = (self.topic_arn(refs), self.endpoint(refs))
+                else {
+                    return Ok(None);
+                };
+                let found = find(client, &topic, self.spec.protocol.as_str(), &endpoint).await?;
+                let observed = match found {
+                    Some(arn) => get(client, &arn).await?,
+                    None => None,
+                };
+                (observed, BTreeMap::new())
+            }
+        };
+        let Some(observed) = observed else {
             return Ok(None);
         };
-        match find(client, &topic, self.spec.protocol.as_str(), &endpoint).await? {
-            Some(arn) => get(client, &arn).await,
-            None => Ok(None),
-        }
+        let queue = match self.queue_reference() {
+            Some(_) => queue_access(&clients.sqs, &observed.endpoint).await?,
+            None => None,
+        };
+        Ok(Some(ObservedSubscription {
+            tags,
+            queue,
+            ..observed
+        }))
     }
 
     #[instrument(skip_all, fields(subscription = %self.name_any()))]
@@ -156,9 +154,9 @@ impl AwsResource for SNSSubscription {
             .send()
             .await
             .map_err(from_sdk)?;
-        if let Some(arn) = out.subscription_arn {
-            record(self.uid().unwrap_or_default(), arn);
-        }
+        // Until status records the ARN, the subscription is found on the topic and recognised by
+        // the create intent recorded in status (`createPending`).
+        let _ = out.subscription_arn;
         Ok(())
     }
 
@@ -166,14 +164,13 @@ impl AwsResource for SNSSubscription {
         &observed.tags
     }
 
-    /// Adoption: nothing to write in AWS; the ARN is recorded as ours.
+    /// Adoption: nothing to write in AWS; the status write that follows records the ARN.
     async fn tag(
         &self,
         _client: &Clients,
-        observed: &ObservedSubscription,
+        _observed: &ObservedSubscription,
         _tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        record(self.uid().unwrap_or_default(), observed.arn.clone());
         Ok(())
     }
 
@@ -240,10 +237,6 @@ impl AwsResource for SNSSubscription {
             Err(e) if is_not_found(&e, NOT_FOUND) => {}
             Err(e) => return Err(from_sdk(e)),
         }
-        RECORDED
-            .lock()
-            .expect("poisoned")
-            .remove(&self.uid().unwrap_or_default());
         Ok(())
     }
 
@@ -328,19 +321,12 @@ impl SNSSubscription {
         }
     }
 
-    /// The ARN this resource created or adopted: in memory right after, in status from then on.
+    /// The ARN this resource created or adopted, as its status records it.
     fn recorded_arn(&self) -> Option<String> {
-        let in_memory = RECORDED
-            .lock()
-            .expect("poisoned")
-            .get(&self.uid().unwrap_or_default())
-            .cloned();
-        in_memory.or_else(|| {
-            self.status
-                .as_ref()
-                .and_then(|s| s.arn.clone())
-                .filter(|arn| arn.starts_with("arn:"))
-        })
+        self.status
+            .as_ref()
+            .and_then(|s| s.arn.clone())
+            .filter(|arn| arn.starts_with("arn:"))
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
     group = "service-operator.aws",
     version = "v1alpha1",
     kind = "SNSSubscription",
+    doc = "A subscription of an endpoint to an Amazon SNS topic, created, kept in sync and deleted by the AWS Service Operator.",
     plural = "snssubscriptions",
     shortname = "subscription",
     category = "aws",
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
     {"rule": "has(self.endpointARN) == has(oldSelf.endpointARN) && (!has(self.endpointARN) || self.endpointARN == oldSelf.endpointARN)", "message": "endpointARN is immutable"},
     {"rule": "!has(self.filterPolicyScope) || has(self.filterPolicy)", "message": "filterPolicyScope needs filterPolicy"}
 ]))]
+/// The topic, the protocol and endpoint it delivers to, and how it delivers.
 pub struct SNSSubscriptionSpec {
     /// An SNSTopic in the same namespace. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +45,7 @@ pub struct SNSSubscriptionSpec {
     #[schemars(regex(pattern = r"^arn:[^:]+:sns:"))]
     pub topic_arn: Option<String>,
 
-    /// How messages are delivered. Immutable.
+    /// How messages are delivered (SNS Protocol). Immutable.
     pub protocol: Protocol,
 
     /// Where messages go: for protocol `sqs`, the name of an SQSQueue in the same namespace;
@@ -74,7 +76,7 @@ pub struct SNSSubscriptionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_policy: Option<String>,
 
-    /// What the filter policy applies to; MessageAttributes when absent.
+    /// What the filter policy applies to (SNS FilterPolicyScope); MessageAttributes when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_policy_scope: Option<FilterPolicyScope>,
 
@@ -129,10 +131,11 @@ impl FilterPolicyScope {
     }
 }
 
+/// The subscription as last observed in AWS, and how its reconciliation went.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionStatusFields {
-    /// The topic subscribed to.
+    /// The ARN of the topic subscribed to.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "topicARN")]
     pub topic_arn: Option<String>,
     /// The endpoint messages go to (for `sqs`, the queue's ARN).

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     group = "service-operator.aws",
     version = "v1alpha1",
     kind = "SNSTopic",
+    doc = "An Amazon SNS topic, created, kept in sync and deleted by the AWS Service Operator.",
     plural = "snstopics",
     shortname = "sns",
     shortname = "topic",
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
         {"rule": "!has(self.contentBasedDeduplication) || (has(self.fifoTopic) && self.fifoTopic)", "message": "contentBasedDeduplication applies to FIFO topics only"}
     ]
 ))]
+/// The topic's desired settings; every field has a default, so `spec` may be left out.
 pub struct SNSTopicSpec {
     /// Name of the topic in AWS; defaults to metadata.name (plus `.fifo` for a FIFO topic).
     /// Immutable.
@@ -50,11 +52,11 @@ pub struct SNSTopicSpec {
     #[schemars(length(max = 100))]
     pub display_name: Option<String>,
 
-    /// A FIFO topic (ordered, deduplicated; delivers to FIFO queues). Immutable.
+    /// A FIFO topic, ordered and deduplicated, delivering to FIFO queues (SNS FifoTopic); default false. Immutable.
     #[serde(default)]
     pub fifo_topic: bool,
 
-    /// Deduplicate messages by a hash of their body; FIFO topics only.
+    /// FIFO topics only: deduplicate messages by a hash of their body (SNS ContentBasedDeduplication); left as it is when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_based_deduplication: Option<bool>,
 
@@ -72,15 +74,17 @@ pub struct SNSTopicSpec {
     #[schemars(length(max = 2048))]
     pub kms_master_key_id: Option<String>,
 
-    /// Tags on the topic, besides the operator's ownership tags.
+    /// Tags on the topic, besides the operator's ownership tags; default none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(length(max = 40))]
     pub tags: BTreeMap<String, String>,
 }
 
+/// The topic as last observed in AWS, and how its reconciliation went.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicStatusFields {
+    /// The topic's name in AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_name: Option<String>,
 }
