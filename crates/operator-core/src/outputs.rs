@@ -289,37 +289,45 @@ pub async fn export<K: Resource<DynamicType = ()>>(
     Ok(true)
 }
 
-/// Takes `owner`'s keys, label and owner reference out of its outputs ConfigMap (an apply of
-/// nothing by its field manager), leaving other kinds' keys; deletes the ConfigMap when no
-/// owner is left.
+/// Takes `owner`'s keys and label out of its outputs ConfigMap (an apply of only its owner
+/// reference by its field manager) when another resource shares it, leaving that one's keys. A
+/// ConfigMap that only `owner` owns is left to the garbage collector, which deletes it with
+/// `owner` (the operator has no right to delete ConfigMaps).
 pub async fn withdraw<K: Resource<DynamicType = ()>>(
     api: &Api<ConfigMap>,
     owner: &K,
 ) -> kube::Result<()> {
     let name = owner.name_any();
-    if api.get_opt(&name).await?.is_none() {
+    let uid = owner.meta().uid.as_deref().unwrap_or_default();
+    let Some(cm) = api.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let refs = cm.owner_references();
+    let shared = refs.iter().any(|o| o.uid != uid);
+    if !shared || !refs.iter().any(|o| o.uid == uid) {
         return Ok(());
     }
-    let empty = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": { "name": name },
-    });
-    let left = api
-        .patch(
-            &name,
-            &PatchParams::apply(&field_manager::<K>()).force(),
-            &Patch::Apply(&empty),
-        )
-        .await?;
-    if left.owner_references().is_empty() {
-        match api.delete(&name, &Default::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
-    }
+    // Our owner reference stays: were two sharers deleted at once, each dropping its own would
+    // leave the ConfigMap owned by nobody; the garbage collector deletes it after the last one.
+    let keys_gone = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            owner_references: desired_owner(owner),
+            ..ObjectMeta::default()
+        },
+        ..ConfigMap::default()
+    };
+    api.patch(
+        &name,
+        &PatchParams::apply(&field_manager::<K>()).force(),
+        &Patch::Apply(&keys_gone),
+    )
+    .await?;
     Ok(())
+}
+
+fn desired_owner<K: Resource<DynamicType = ()>>(owner: &K) -> Option<Vec<OwnerReference>> {
+    config_map(owner, BTreeMap::new()).metadata.owner_references
 }
 
 #[cfg(test)]
