@@ -474,9 +474,15 @@ pub fn kubectl(args: &[&str]) -> String {
 
 /// Runs `kubectl apply` with a manifest on stdin; returns (success, stderr).
 pub fn kubectl_apply(namespace: &str, manifest: &str) -> (bool, String) {
+    kubectl_apply_with(namespace, &[], manifest)
+}
+
+/// `kubectl apply` with extra flags (e.g. `--dry-run=server`); returns (success, stderr).
+pub fn kubectl_apply_with(namespace: &str, flags: &[&str], manifest: &str) -> (bool, String) {
     use std::io::Write;
     let mut child = Command::new("kubectl")
         .args(["apply", "-n", namespace, "-f", "-"])
+        .args(flags)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

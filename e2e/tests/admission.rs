@@ -2,29 +2,11 @@
 //! `spec` where the original operator took one, and a `metadata.name` that AWS would refuse as
 //! the default AWS name. Server-side dry runs against the local control plane; run by `just test`.
 
-use e2e::{env, install_crds, namespace};
+use e2e::{env, install_crds, kubectl_apply_with, namespace};
 
 /// `kubectl apply --dry-run=server` of `manifest`; (accepted, stderr).
 fn dry_run(ns: &str, manifest: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("kubectl")
-        .args(["apply", "--dry-run=server", "-n", ns, "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl is not on PATH");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    kubectl_apply_with(ns, &["--dry-run=server"], manifest)
 }
 
 fn manifest(kind: &str, name: &str, spec: &str) -> String {

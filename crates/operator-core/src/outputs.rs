@@ -81,15 +81,23 @@ fn owned_metadata<K: Resource<DynamicType = ()>>(
             (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
             (kind_label::<K>(), "true".to_owned()),
         ])),
-        owner_references: Some(vec![OwnerReference {
-            api_version: K::api_version(&()).into_owned(),
-            kind: K::kind(&()).into_owned(),
-            name: meta.name.clone().unwrap_or_default(),
-            uid: meta.uid.clone().unwrap_or_default(),
-            controller,
-            block_owner_deletion: None,
-        }]),
+        owner_references: Some(vec![owner_reference(owner, controller)]),
         ..ObjectMeta::default()
+    }
+}
+
+fn owner_reference<K: Resource<DynamicType = ()>>(
+    owner: &K,
+    controller: Option<bool>,
+) -> OwnerReference {
+    let meta = owner.meta();
+    OwnerReference {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        controller,
+        block_owner_deletion: None,
     }
 }
 
@@ -194,38 +202,26 @@ impl Fingerprints {
 }
 
 impl Whose {
-    /// The data keys this kind's field manager applied.
-    fn applied_keys<'a>(&self, cm: &'a ConfigMap) -> Vec<&'a str> {
+    /// The data keys this kind's field manager applied, with their values, sorted by key.
+    fn in_cluster(&self, cm: &ConfigMap) -> u64 {
         let ours = cm.metadata.managed_fields.iter().flatten().find(|m| {
             m.manager.as_deref() == Some(self.manager.as_str())
                 && m.operation.as_deref() == Some("Apply")
         });
-        let Some(data) = ours
+        let applied = ours
             .and_then(|m| m.fields_v1.as_ref())
             .and_then(|f| f.0.get("f:data"))
-            .and_then(|d| d.as_object())
-        else {
-            return Vec::new();
+            .and_then(|d| d.as_object());
+        let mut pairs: Vec<(&str, &str)> = match (applied, cm.data.as_ref()) {
+            (Some(applied), Some(data)) => applied
+                .keys()
+                .filter_map(|k| k.strip_prefix("f:"))
+                .filter_map(|k| data.get_key_value(k))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            _ => Vec::new(),
         };
-        let present = cm.data.as_ref();
-        data.keys()
-            .filter_map(|k| k.strip_prefix("f:"))
-            .filter_map(|k| {
-                present
-                    .and_then(|d| d.get_key_value(k))
-                    .map(|(k, _)| k.as_str())
-            })
-            .collect()
-    }
-
-    fn in_cluster(&self, cm: &ConfigMap) -> u64 {
-        let data = cm.data.as_ref();
-        let mut keys = self.applied_keys(cm);
-        keys.sort_unstable();
-        let pairs: Vec<(&str, &str)> = keys
-            .into_iter()
-            .map(|k| (k, data.and_then(|d| d.get(k)).map_or("", String::as_str)))
-            .collect();
+        pairs.sort_unstable();
         self.fingerprint(cm, pairs)
     }
 
@@ -312,7 +308,7 @@ pub async fn withdraw<K: Resource<DynamicType = ()>>(
     let keys_gone = ConfigMap {
         metadata: ObjectMeta {
             name: Some(name.clone()),
-            owner_references: desired_owner(owner),
+            owner_references: Some(vec![owner_reference(owner, None)]),
             ..ObjectMeta::default()
         },
         ..ConfigMap::default()
@@ -324,10 +320,6 @@ pub async fn withdraw<K: Resource<DynamicType = ()>>(
     )
     .await?;
     Ok(())
-}
-
-fn desired_owner<K: Resource<DynamicType = ()>>(owner: &K) -> Option<Vec<OwnerReference>> {
-    config_map(owner, BTreeMap::new()).metadata.owner_references
 }
 
 #[cfg(test)]

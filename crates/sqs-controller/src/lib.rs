@@ -6,7 +6,7 @@ pub mod naming;
 mod queue;
 pub mod spec;
 
-pub use queue::SQS_QUEUE;
+pub use queue::{NOT_FOUND, SQS_QUEUE};
 pub use spec::SQSQueue;
 
 /// The name this service goes by in `--controllers`.

@@ -25,7 +25,8 @@ pub const SQS_QUEUE: RefKind = RefKind {
     plural: "sqsqueues",
 };
 
-const NOT_FOUND: &[&str] = &[
+/// SQS's codes for a queue that does not exist.
+pub const NOT_FOUND: &[&str] = &[
     "QueueDoesNotExist",
     "AWS.SimpleQueueService.NonExistentQueue",
 ];

@@ -51,12 +51,9 @@ impl AwsResource for SNSSubscription {
     const REFERENCED_KINDS: &'static [RefKind] = &[SNS_TOPIC, SQS_QUEUE];
 
     fn client(aws: &AwsClients) -> Clients {
-        let sqs = aws_sdk_sqs::config::Builder::from(&aws.config)
-            .interceptor(aws.calls.clone())
-            .build();
         Clients {
             sns: crate::client(aws),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            sqs: <sqs_controller::SQSQueue as AwsResource>::client(aws),
             policy_edits: Arc::default(),
         }
     }
@@ -330,12 +327,6 @@ impl SNSSubscription {
     }
 }
 
-/// SQS's codes for a queue that does not exist.
-const QUEUE_NOT_FOUND: &[&str] = &[
-    "QueueDoesNotExist",
-    "AWS.SimpleQueueService.NonExistentQueue",
-];
-
 /// `https://sqs.<region>.<domain>/<account>/<name>` from `arn:<partition>:sqs:<region>:<account>:<name>`.
 fn queue_url(arn: &str) -> Option<String> {
     let parts: Vec<&str> = arn.split(':').collect();
@@ -383,7 +374,7 @@ async fn queue_policy(
                 .and_then(|mut a| a.remove(&QueueAttributeName::Policy))
                 .filter(|p| !p.is_empty()),
         )),
-        Err(e) if is_not_found(&e, QUEUE_NOT_FOUND) => Ok(None),
+        Err(e) if is_not_found(&e, sqs_controller::NOT_FOUND) => Ok(None),
         Err(e) => Err(from_sdk(e)),
     }
 }
@@ -401,7 +392,7 @@ async fn set_queue_policy(
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e, QUEUE_NOT_FOUND) => Ok(()),
+        Err(e) if is_not_found(&e, sqs_controller::NOT_FOUND) => Ok(()),
         Err(e) => Err(from_sdk(e)),
     }
 }
