@@ -29,7 +29,7 @@ test:
 demo:
     e2e/demo.sh
 
-# Regenerate crds/ from the Rust types.
+# Regenerate crds/ and charts/_src/services.json from the Rust types.
 crds:
     cargo run -q --locked --bin crdgen -- crds
 

@@ -23,6 +23,9 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 
+pub mod aws;
+
+pub use aws::Aws;
 pub use operator_core::conditions::Condition;
 
 /// The control plane and moto, as `just up` printed them.
@@ -307,14 +310,16 @@ impl Operator {
         Self::start_with_env(&binary("aws-service-operator"), namespace, &[], env)
     }
 
-    fn start_with_env(
+    /// `bin` watching `namespace` with extra arguments and environment variables.
+    pub fn start_with_env(
         bin: &std::path::Path,
         namespace: &str,
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
         let metrics_port = free_port();
-        let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}.log"));
+        // One log per process: replicas in one namespace must not truncate each other's.
+        let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}-{metrics_port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(bin)
             .args(["--watch-namespace", namespace, "--log-format", "text"])

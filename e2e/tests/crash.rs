@@ -7,7 +7,10 @@
 use std::{fmt::Debug, time::Duration};
 
 use dynamodb_controller::DynamoDB;
-use e2e::{Env, Operator, Resources, condition, env, install_crds, kubectl_apply, namespace};
+use e2e::{
+    Aws, Env, Operator, Resources, condition, env, install_crds, kubectl, kubectl_apply, namespace,
+    wait_until,
+};
 use ecr_controller::ECRRepository;
 use k8s_openapi::NamespaceResourceScope;
 use kube::{Resource, ResourceExt};
@@ -79,28 +82,10 @@ async fn a_queue_created_just_before_a_crash_is_recovered() {
         "CreateQueue",
     )
     .await;
-    let sqs = aws_sdk_sqs::Client::new(&env.aws);
-    let urls = sqs
-        .list_queues()
-        .queue_name_prefix(&name)
-        .send()
-        .await
-        .unwrap()
-        .queue_urls
-        .unwrap_or_default();
-    let urls: Vec<_> = urls
-        .into_iter()
-        .filter(|u| u.ends_with(&format!("/{name}")))
-        .collect();
+    let aws = Aws::new(&env.aws);
+    let urls = aws.queues_named(&name).await;
     assert_eq!(urls.len(), 1, "queues named {name}: {urls:?}");
-    let tags = sqs
-        .list_queue_tags()
-        .queue_url(&urls[0])
-        .send()
-        .await
-        .unwrap()
-        .tags
-        .unwrap_or_default();
+    let tags = aws.queue_tags(&urls[0]).await;
     assert_eq!(tags.get(UID_TAG), obj.uid().as_ref(), "{tags:?}");
 }
 
@@ -118,32 +103,11 @@ async fn a_topic_and_a_subscription_created_just_before_a_crash_are_recovered() 
         "CreateTopic",
     )
     .await;
-    let sns = aws_sdk_sns::Client::new(&env.aws);
-    let topics: Vec<String> = sns
-        .list_topics()
-        .send()
-        .await
-        .unwrap()
-        .topics
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|t| t.topic_arn)
-        .filter(|a| a.ends_with(&format!(":{topic}")))
-        .collect();
+    let aws = Aws::new(&env.aws);
+    let topics = aws.topics_named(&topic).await;
     assert_eq!(topics.len(), 1, "topics named {topic}: {topics:?}");
-    let tags = sns
-        .list_tags_for_resource()
-        .resource_arn(&topics[0])
-        .send()
-        .await
-        .unwrap()
-        .tags
-        .unwrap_or_default();
-    assert!(
-        tags.iter()
-            .any(|t| t.key() == UID_TAG && Some(t.value()) == obj.uid().as_deref()),
-        "{tags:?}"
-    );
+    let tags = aws.topic_tags(&topics[0]).await;
+    assert_eq!(tags.get(UID_TAG), obj.uid().as_ref(), "{tags:?}");
 
     // The subscription: its topic and queue Ready first, then the crash right after Subscribe.
     let (ok, err) = kubectl_apply(&ns, &manifest("SQSQueue", &queue, ""));
@@ -161,18 +125,11 @@ async fn a_topic_and_a_subscription_created_just_before_a_crash_are_recovered() 
         "Subscribe",
     )
     .await;
-    let listed = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&topics[0])
-        .send()
-        .await
-        .unwrap()
-        .subscriptions
-        .unwrap_or_default();
+    let listed = aws.subscriptions(&topics[0]).await;
     assert_eq!(listed.len(), 1, "subscriptions on {topic}: {listed:?}");
     assert_eq!(
         sub.status.as_ref().and_then(|s| s.arn.as_deref()),
-        listed[0].subscription_arn(),
+        Some(listed[0].0.as_str()),
         "status.arn does not record the one subscription"
     );
 }
@@ -192,23 +149,11 @@ async fn a_bucket_created_just_before_its_tags_is_recovered() {
         "CreateBucket",
     )
     .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&env.aws)
-            .force_path_style(true)
-            .build(),
-    );
-    let tags = s3
-        .get_bucket_tagging()
-        .bucket(&name)
-        .send()
+    let tags = Aws::new(&env.aws)
+        .bucket_tags(&name)
         .await
-        .expect("the recovered bucket carries no tags")
-        .tag_set;
-    assert!(
-        tags.iter()
-            .any(|t| t.key() == UID_TAG && Some(t.value()) == obj.uid().as_deref()),
-        "{tags:?}"
-    );
+        .expect("the recovered bucket carries no tags");
+    assert_eq!(tags.get(UID_TAG), obj.uid().as_ref(), "{tags:?}");
 }
 
 #[tokio::test]
@@ -273,4 +218,107 @@ async fn a_repository_created_just_before_a_crash_is_recovered() {
             .any(|t| t.key() == UID_TAG && t.value() == obj.uid().as_deref().unwrap_or("")),
         "{tags:?}"
     );
+}
+
+/// Starts an operator that aborts after `operation`, applies `manifest` and waits for the abort.
+fn abort_after(ns: &str, manifest: &str, operation: &str) {
+    let mut doomed = Operator::start_env(ns, &[("ASO_TEST_ABORT_AFTER", operation)]);
+    let (ok, err) = kubectl_apply(ns, manifest);
+    assert!(ok, "{err}");
+    let exit = doomed.wait_exit(Duration::from_secs(60));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "the operator did not abort after {operation}: {exit:?}\n{}",
+        doomed.log_tail()
+    );
+}
+
+/// The operator dies right after a create; the resource is deleted while it is down. The
+/// restarted operator deletes what the interrupted create made (found through the create intent
+/// in status): a subscription, which carries no tags and whose ARN status never recorded, and a
+/// bucket, which never got its tags. Nothing is left in AWS.
+#[tokio::test]
+async fn what_an_interrupted_create_made_goes_with_its_resource() {
+    let env = env().await;
+    install_crds(&env.kube).await;
+    let aws = Aws::new(&env.aws);
+    // One namespace each: an operator that runs for one abort would recover the other.
+    let ns = namespace(&env.kube, "crash-delete-sns", &[]).await;
+    let bucket_ns = namespace(&env.kube, "crash-delete-s3", &[]).await;
+    let (topic, queue, bucket) = (
+        format!("{ns}-t"),
+        format!("{ns}-q"),
+        format!("{bucket_ns}-b"),
+    );
+    let op = Operator::start(&ns, &[]);
+    let (ok, err) = kubectl_apply(
+        &ns,
+        &format!(
+            "{}\n---\n{}",
+            manifest("SNSTopic", &topic, ""),
+            manifest("SQSQueue", &queue, "")
+        ),
+    );
+    assert!(ok, "{err}");
+    Resources::<SNSTopic>::new(&env.kube, &ns)
+        .wait_ready(&topic)
+        .await;
+    Resources::<SQSQueue>::new(&env.kube, &ns)
+        .wait_ready(&queue)
+        .await;
+    drop(op);
+
+    let spec = format!("spec:\n  topicName: {topic}\n  protocol: sqs\n  endpoint: {queue}\n");
+    abort_after(&ns, &manifest("SNSSubscription", "sub", &spec), "Subscribe");
+    abort_after(
+        &bucket_ns,
+        &manifest("S3Bucket", &bucket, ""),
+        "CreateBucket",
+    );
+    let topic_arn = aws.topics_named(&topic).await.pop().expect("the topic");
+    assert_eq!(
+        aws.subscriptions(&topic_arn).await.len(),
+        1,
+        "Subscribe ran"
+    );
+    assert_eq!(aws.buckets(&bucket).await.len(), 1, "CreateBucket ran");
+    let subs = Resources::<SNSSubscription>::new(&env.kube, &ns);
+    let created = subs.api.get("sub").await.unwrap();
+    assert!(
+        created
+            .status
+            .as_ref()
+            .is_some_and(|s| s.create_pending.is_some() && s.arn.is_none()),
+        "expected a create intent without an ARN: {:?}",
+        created.status
+    );
+
+    // Deleted while no operator runs: the finalizers hold them until one does.
+    kubectl(&["-n", &ns, "delete", "--wait=false", "snssubscription/sub"]);
+    kubectl(&[
+        "-n",
+        &bucket_ns,
+        "delete",
+        "--wait=false",
+        &format!("s3bucket/{bucket}"),
+    ]);
+    let (_op, _bucket_op) = (Operator::start(&ns, &[]), Operator::start(&bucket_ns, &[]));
+    let gone = wait_until(Duration::from_secs(60), || async {
+        (aws.subscriptions(&topic_arn).await.is_empty() && aws.buckets(&bucket).await.is_empty())
+            .then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "left in AWS: subscriptions {:?}, buckets {:?}",
+        aws.subscriptions(&topic_arn).await,
+        aws.buckets(&bucket).await
+    );
+    e2e::wait_gone(&subs.api, "sub", Duration::from_secs(30)).await;
+    e2e::wait_gone(
+        &Resources::<S3Bucket>::new(&env.kube, &bucket_ns).api,
+        &bucket,
+        Duration::from_secs(30),
+    )
+    .await;
 }

@@ -17,12 +17,12 @@ ecr:
   kinds: ["ecrrepositories"]
   references: []
   objects: []
-sns:
-  kinds: ["snstopics", "snssubscriptions"]
-  references: ["sqsqueues"]
-  objects: []
 sqs:
   kinds: ["sqsqueues"]
   references: []
+  objects: []
+sns:
+  kinds: ["snstopics", "snssubscriptions"]
+  references: ["sqsqueues"]
   objects: []
 {{- end }}

@@ -11,10 +11,11 @@ use kube::runtime::{
     watcher::Event,
 };
 use operator_core::{
-    conditions, outputs,
+    conditions,
+    gate::Gate,
+    outputs,
     reconciler::cache_view,
     references::{RefIndex, RefObject},
-    triggers::Gate,
 };
 use serde_json::{Value, json};
 use sqs_controller::SQSQueue;

@@ -1,17 +1,28 @@
-//! The CRDs of every service compiled into the all-in-one operator, for `crdgen` and its test.
+//! The services compiled into the all-in-one operator, and what `crdgen` derives from them: the
+//! CRDs and the services manifest the Helm charts are generated from.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use operator_core::service::Service;
+
+/// Every service, each described by its own crate.
+pub const SERVICES: &[Service] = &[
+    dynamodb_controller::SERVICE,
+    s3_controller::SERVICE,
+    ecr_controller::SERVICE,
+    sqs_controller::SERVICE,
+    sns_controller::SERVICE,
+];
 
 /// Every CRD, in the order of the services.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    [
-        dynamodb_controller::crds(),
-        s3_controller::crds(),
-        ecr_controller::crds(),
-        sqs_controller::crds(),
-        sns_controller::crds(),
-    ]
-    .concat()
+    SERVICES.iter().flat_map(Service::crds).collect()
+}
+
+/// `charts/_src/services.json`: each service's name, description, kinds (plural), the kinds of other
+/// services it reads and the core objects it creates; `charts/generate.py` renders RBAC from it.
+pub fn services_manifest() -> String {
+    let manifests: Vec<_> = SERVICES.iter().map(Service::manifest).collect();
+    serde_json::to_string_pretty(&manifests).expect("a manifest always serialises") + "\n"
 }
 
 /// The file under `crds/` and the YAML it must hold.
@@ -28,3 +39,6 @@ pub fn crd_files() -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Where `crdgen` writes [`services_manifest`], relative to the repository.
+pub const SERVICES_MANIFEST: &str = "charts/_src/services.json";

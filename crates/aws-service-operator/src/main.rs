@@ -2,8 +2,8 @@
 //! Kubernetes client, one AWS configuration and one metrics endpoint.
 
 use anyhow::bail;
+use aws_service_operator::SERVICES;
 use clap::Parser;
-use futures::future::BoxFuture;
 use operator_core::{cli::CoreArgs, operator::Operator};
 
 /// Manages AWS resources declared as Kubernetes resources.
@@ -18,24 +18,10 @@ struct Args {
     core: CoreArgs,
 }
 
-type Controllers = fn(&Operator) -> Vec<BoxFuture<'static, ()>>;
-
-/// The services compiled into this binary.
-const SERVICES: &[(&str, Controllers)] = &[
-    (
-        dynamodb_controller::SERVICE,
-        dynamodb_controller::controllers,
-    ),
-    (s3_controller::SERVICE, s3_controller::controllers),
-    (ecr_controller::SERVICE, ecr_controller::controllers),
-    (sqs_controller::SERVICE, sqs_controller::controllers),
-    (sns_controller::SERVICE, sns_controller::controllers),
-];
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let known: Vec<&str> = SERVICES.iter().map(|(name, _)| *name).collect();
+    let known: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
     if let Some(unknown) = args
         .controllers
         .iter()
@@ -49,10 +35,8 @@ async fn main() -> anyhow::Result<()> {
     let operator = Operator::start(args.core).await?;
     let controllers = SERVICES
         .iter()
-        .filter(|(name, _)| {
-            args.controllers.is_empty() || args.controllers.iter().any(|c| c == name)
-        })
-        .flat_map(|(_, controllers)| controllers(&operator))
+        .filter(|s| args.controllers.is_empty() || args.controllers.contains(&s.name.to_owned()))
+        .flat_map(|s| s.controllers(&operator))
         .collect();
     operator.run(controllers).await?;
     Ok(())

@@ -22,3 +22,35 @@ fn committed_crds_match_the_rust_types() {
         "crds/ holds files no kind generates; run `just crds`"
     );
 }
+
+#[test]
+fn the_charts_services_manifest_matches_the_service_crates() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+    let committed =
+        std::fs::read_to_string(format!("{path}{}", aws_service_operator::SERVICES_MANIFEST))
+            .expect("the services manifest is missing; run `just crds`");
+    assert_eq!(
+        committed,
+        aws_service_operator::services_manifest(),
+        "{} is stale; run `just crds`, then `just charts`",
+        aws_service_operator::SERVICES_MANIFEST
+    );
+}
+
+#[test]
+fn the_manifest_derives_references_from_the_kinds() {
+    let manifest = |name: &str| {
+        aws_service_operator::SERVICES
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+            .manifest()
+    };
+    let sns = manifest("sns");
+    assert_eq!(sns.kinds, ["snstopics", "snssubscriptions"]);
+    // SNSSubscription refers to SNSTopic (its own service) and SQSQueue (another one's).
+    assert_eq!(sns.references, ["sqsqueues"]);
+    // SQSQueue refers to SQSQueue (its dead-letter queue): not another service's kind.
+    assert!(manifest("sqs").references.is_empty());
+    assert_eq!(manifest("s3").objects, ["services"]);
+}

@@ -6,19 +6,12 @@ mod table;
 
 pub use spec::DynamoDB;
 
-/// The name this service goes by in `--controllers`.
-pub const SERVICE: &str = "dynamodb";
+use operator_core::service::{Kind, Service};
 
-use futures::future::BoxFuture;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use operator_core::operator::Operator;
-
-/// Every controller of this service.
-pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
-    vec![operator.controller::<DynamoDB>()]
-}
-
-/// Every CRD of this service.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![operator_core::crd::definition::<DynamoDB>()]
-}
+/// This service, as `--controllers`, the binaries and the charts know it.
+pub const SERVICE: Service = Service {
+    name: "dynamodb",
+    description: "Amazon DynamoDB tables",
+    kinds: &[Kind::of::<DynamoDB>()],
+    objects: &[],
+};

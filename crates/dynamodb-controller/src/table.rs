@@ -91,7 +91,7 @@ impl AwsResource for DynamoDB {
         client: &Client,
         _refs: &Resolved,
         tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<ObservedTable>, AwsError> {
         let spec = &self.spec;
         let provisioned =
             spec.billing_mode.unwrap_or(BillingMode::Provisioned) == BillingMode::Provisioned;
@@ -131,12 +131,20 @@ impl AwsResource for DynamoDB {
         if let Some(protect) = spec.deletion_protection {
             request = request.deletion_protection_enabled(protect);
         }
-        request.send().await.map_err(from_sdk)?;
-        Ok(())
+        let answer = request.send().await.map_err(from_sdk)?;
+        // Time to live and point-in-time recovery take calls of their own (once the table is
+        // active): then the core observes the table.
+        if spec.time_to_live.is_some() || spec.point_in_time_recovery.is_some() {
+            return Ok(None);
+        }
+        Ok(answer.table_description.map(|table| ObservedTable {
+            tags: tags.clone(),
+            ..observed_table(&table)
+        }))
     }
 
-    fn tags(observed: &ObservedTable) -> &BTreeMap<String, String> {
-        &observed.tags
+    fn tags(observed: &ObservedTable) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     #[instrument(skip_all, fields(table = %self.table_name()))]

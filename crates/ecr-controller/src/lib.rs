@@ -6,19 +6,12 @@ pub mod spec;
 
 pub use spec::ECRRepository;
 
-/// The name this service goes by in `--controllers`.
-pub const SERVICE: &str = "ecr";
+use operator_core::service::{Kind, Service};
 
-use futures::future::BoxFuture;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use operator_core::operator::Operator;
-
-/// Every controller of this service.
-pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
-    vec![operator.controller::<ECRRepository>()]
-}
-
-/// Every CRD of this service.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![operator_core::crd::definition::<ECRRepository>()]
-}
+/// This service, as `--controllers`, the binaries and the charts know it.
+pub const SERVICE: Service = Service {
+    name: "ecr",
+    description: "Amazon ECR repositories",
+    kinds: &[Kind::of::<ECRRepository>()],
+    objects: &[],
+};

@@ -15,7 +15,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let operator = Operator::start(args.core).await?;
-    let controllers = ecr_controller::controllers(&operator);
+    let controllers = ecr_controller::SERVICE.controllers(&operator);
     operator.run(controllers).await?;
     Ok(())
 }

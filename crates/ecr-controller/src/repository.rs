@@ -116,9 +116,9 @@ impl AwsResource for ECRRepository {
     async fn create(
         &self,
         client: &Client,
-        refs: &Resolved,
+        _refs: &Resolved,
         tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<ObservedRepository>, AwsError> {
         let spec = &self.spec;
         let mut request = client
             .create_repository()
@@ -147,18 +147,13 @@ impl AwsResource for ECRRepository {
             );
         }
         request.send().await.map_err(from_sdk)?;
-
-        if (spec.lifecycle_policy.is_some() || spec.repository_policy.is_some())
-            && let Some(observed) = self.observe(client, refs).await?
-        {
-            let changes = diff::diff(spec, &observed, tags);
-            self.update(client, refs, &observed, changes).await?;
-        }
-        Ok(())
+        // The lifecycle and repository policies take calls of their own: the core observes the
+        // repository and writes what `diff` finds missing.
+        Ok(None)
     }
 
-    fn tags(observed: &ObservedRepository) -> &BTreeMap<String, String> {
-        &observed.tags
+    fn tags(observed: &ObservedRepository) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     #[instrument(skip_all, fields(repository = %self.repository_name()))]

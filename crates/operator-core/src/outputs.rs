@@ -16,7 +16,7 @@ use kube::{
     runtime::watcher,
 };
 
-use crate::{GROUP, MANAGER, gate::Listed, resource::EndpointService};
+use crate::{GROUP, MANAGER, listed::Listed, resource::EndpointService};
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 

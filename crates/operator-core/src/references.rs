@@ -16,7 +16,7 @@ use kube::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{GROUP, gate::Listed};
+use crate::{GROUP, listed::Listed};
 
 /// A kind that resources can refer to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

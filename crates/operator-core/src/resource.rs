@@ -51,8 +51,8 @@ pub struct EndpointService {
 /// A Kubernetes kind backed by one AWS resource.
 ///
 /// `observe` returns `None` when the resource does not exist. `refs` holds the resolved
-/// [`references`](AwsResource::references); it is empty during deletion, which must not depend
-/// on them. `diff` is pure: it lists the
+/// [`references`](AwsResource::references); during deletion it holds only those that still
+/// resolve (often none), so deletion must not depend on them. `diff` is pure: it lists the
 /// fields where AWS differs from the spec, and `update` writes exactly those. The core calls
 /// `update` only when `diff` is non-empty, so a steady state makes no AWS write calls.
 pub trait AwsResource:
@@ -109,24 +109,39 @@ pub trait AwsResource:
         refs: &Resolved,
     ) -> impl Future<Output = Result<Option<Self::Observed>, AwsError>> + Send;
 
-    /// Creates the resource carrying `tags` (the user's plus the ownership tags).
+    /// Creates the resource carrying `tags` (the user's plus the ownership tags) and returns it
+    /// as AWS answered: built from the create's answer and what was sent, with at most a read by
+    /// the identifier AWS returned (never a second look-up by name). `None` when the answer
+    /// cannot describe it (settings AWS takes in calls of their own): the core observes it,
+    /// then writes what `diff` finds missing.
     fn create(
         &self,
         client: &Self::Client,
         refs: &Resolved,
         tags: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<Self::Observed>, AwsError>> + Send;
 
-    /// The tags the resource carries in AWS.
-    fn tags(observed: &Self::Observed) -> &BTreeMap<String, String>;
+    /// The tags the resource carries in AWS, where ownership is recorded. `None` for a kind
+    /// whose AWS resource cannot carry tags: it is this object's when its ARN is the one
+    /// `status.arn` records (or, before that, when this object's interrupted create made it).
+    fn tags(observed: &Self::Observed) -> Option<&BTreeMap<String, String>>;
 
-    /// Adds `tags` to an existing resource (adoption).
+    /// Adds the ownership `tags` to an existing resource (adoption, or taking over what an
+    /// interrupted create made). Called only for kinds whose [`tags`](AwsResource::tags) are
+    /// `Some`; a kind that cannot carry tags records ownership in status alone.
     fn tag(
         &self,
-        client: &Self::Client,
-        observed: &Self::Observed,
-        tags: &BTreeMap<String, String>,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+        _client: &Self::Client,
+        _observed: &Self::Observed,
+        _tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async {
+            Err(AwsError::terminal(
+                "NotTaggable",
+                format!("{} cannot carry tags", Self::SERVICE),
+            ))
+        }
+    }
 
     /// The differences between spec and AWS. `tags` is the full desired tag set.
     fn diff(

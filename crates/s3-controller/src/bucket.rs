@@ -125,9 +125,9 @@ impl AwsResource for S3Bucket {
     async fn create(
         &self,
         client: &Client,
-        refs: &Resolved,
+        _refs: &Resolved,
         tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<ObservedBucket>, AwsError> {
         let name = self.bucket_name();
         let region = client_region(client);
         let mut request = client.create_bucket().bucket(&name);
@@ -143,17 +143,15 @@ impl AwsResource for S3Bucket {
             request = request.object_ownership(sdk_ownership(controls.object_ownership));
         }
         request.send().await.map_err(failed("CreateBucket"))?;
+        // A crash before the tags are on is covered by the create intent in status.
         put_tags(client, &name, tags).await?;
-
-        if let Some(observed) = self.observe(client, refs).await? {
-            let changes = diff::diff(&self.spec, &observed, tags);
-            self.update(client, refs, &observed, changes).await?;
-        }
-        Ok(())
+        // Every other setting takes a call of its own: the core observes the bucket and writes
+        // what `diff` finds missing.
+        Ok(None)
     }
 
-    fn tags(observed: &ObservedBucket) -> &BTreeMap<String, String> {
-        &observed.tags
+    fn tags(observed: &ObservedBucket) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     /// S3 replaces the whole tag set, so the bucket's own tags are kept alongside.

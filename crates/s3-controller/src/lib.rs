@@ -6,19 +6,12 @@ pub mod spec;
 
 pub use spec::S3Bucket;
 
-/// The name this service goes by in `--controllers`.
-pub const SERVICE: &str = "s3";
+use operator_core::service::{Kind, Service};
 
-use futures::future::BoxFuture;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use operator_core::operator::Operator;
-
-/// Every controller of this service.
-pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
-    vec![operator.controller::<S3Bucket>()]
-}
-
-/// Every CRD of this service.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![operator_core::crd::definition::<S3Bucket>()]
-}
+/// This service, as `--controllers`, the binaries and the charts know it.
+pub const SERVICE: Service = Service {
+    name: "s3",
+    description: "Amazon S3 buckets",
+    kinds: &[Kind::of::<S3Bucket>()],
+    objects: &["services"],
+};

@@ -15,7 +15,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let operator = Operator::start(args.core).await?;
-    let controllers = s3_controller::controllers(&operator);
+    let controllers = s3_controller::SERVICE.controllers(&operator);
     operator.run(controllers).await?;
     Ok(())
 }

@@ -7,13 +7,12 @@ pub mod topic;
 pub use subscription::spec::SNSSubscription;
 pub use topic::spec::SNSTopic;
 
-/// The name this service goes by in `--controllers`.
-pub const SERVICE: &str = "sns";
-
 use aws_sdk_sns::Client;
-use futures::future::BoxFuture;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use operator_core::{aws::AwsClients, operator::Operator, references::RefKind};
+use operator_core::{
+    aws::AwsClients,
+    references::RefKind,
+    service::{Kind, Service},
+};
 
 /// Topics, as subscriptions refer to them.
 pub const SNS_TOPIC: RefKind = RefKind {
@@ -41,18 +40,10 @@ fn client(aws: &AwsClients) -> Client {
     Client::from_conf(config)
 }
 
-/// Every controller of this service.
-pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
-    vec![
-        operator.controller::<SNSTopic>(),
-        operator.controller::<SNSSubscription>(),
-    ]
-}
-
-/// Every CRD of this service.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        operator_core::crd::definition::<SNSTopic>(),
-        operator_core::crd::definition::<SNSSubscription>(),
-    ]
-}
+/// This service, as `--controllers`, the binaries and the charts know it.
+pub const SERVICE: Service = Service {
+    name: "sns",
+    description: "Amazon SNS topics and subscriptions",
+    kinds: &[Kind::of::<SNSTopic>(), Kind::of::<SNSSubscription>()],
+    objects: &[],
+};

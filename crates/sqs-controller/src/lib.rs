@@ -9,19 +9,12 @@ pub mod spec;
 pub use queue::{NOT_FOUND, SQS_QUEUE};
 pub use spec::SQSQueue;
 
-/// The name this service goes by in `--controllers`.
-pub const SERVICE: &str = "sqs";
+use operator_core::service::{Kind, Service};
 
-use futures::future::BoxFuture;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use operator_core::operator::Operator;
-
-/// Every controller of this service.
-pub fn controllers(operator: &Operator) -> Vec<BoxFuture<'static, ()>> {
-    vec![operator.controller::<SQSQueue>()]
-}
-
-/// Every CRD of this service.
-pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![operator_core::crd::definition::<SQSQueue>()]
-}
+/// This service, as `--controllers`, the binaries and the charts know it.
+pub const SERVICE: Service = Service {
+    name: "sqs",
+    description: "Amazon SQS queues",
+    kinds: &[Kind::of::<SQSQueue>()],
+    objects: &[],
+};

@@ -85,49 +85,64 @@ impl AwsResource for SQSQueue {
                 Some(&diff::sibling_url(&observed.url, &dlq_name)),
             )
             .await?
-            .map(|dlq| ObservedDeadLetterQueue {
-                arn: dlq.attribute("QueueArn").unwrap_or_default(),
-                name: dlq.name,
-                url: dlq.url,
-                tags: dlq.tags,
-            });
+            .map(ObservedDeadLetterQueue::from);
         }
         Ok(Some(observed))
     }
 
+    /// One read after CreateQueue: the attributes AWS settled (the ARN among them) by the URL
+    /// it answered; the tags are those sent with the create.
     #[instrument(skip_all, fields(queue = %self.queue_name()))]
     async fn create(
         &self,
         client: &Client,
         refs: &Resolved,
         tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<ObservedQueue>, AwsError> {
         let spec = &self.spec;
-        let redrive = if spec.usedeadletter_queue {
-            Some(Redrive {
-                dead_letter_target_arn: self.ensure_dead_letter_queue(client, tags).await?,
+        let dead_letter_queue = if spec.usedeadletter_queue {
+            Some(self.ensure_dead_letter_queue(client, tags).await?)
+        } else {
+            None
+        };
+        let redrive = match &dead_letter_queue {
+            Some(dlq) => Some(Redrive {
+                dead_letter_target_arn: dlq.arn.clone(),
                 max_receive_count: spec
                     .redrive_policy
                     .as_ref()
                     .map_or(5, |r| r.max_receive_count),
-            })
-        } else {
-            diff::desired_redrive(spec, "", self.referenced_arn(refs), None).flatten()
+            }),
+            None => diff::desired_redrive(spec, "", self.referenced_arn(refs), None).flatten(),
         };
-        let attributes = diff::create_attributes(spec, redrive.as_ref());
-        client
+        let settings = diff::create_attributes(spec, redrive.as_ref());
+        let name = self.queue_name();
+        let url = client
             .create_queue()
-            .queue_name(self.queue_name())
-            .set_attributes(Some(sdk_attributes(attributes)))
+            .queue_name(&name)
+            .set_attributes(Some(sdk_attributes(settings)))
             .set_tags(Some(sdk_tags(tags)))
             .send()
             .await
-            .map_err(from_sdk)?;
-        Ok(())
+            .map_err(from_sdk)?
+            .queue_url
+            .unwrap_or_default();
+        // None: deleted again at once; the core looks it up.
+        let Some(attributes) = attributes(client, &url).await? else {
+            return Ok(None);
+        };
+        let mut observed = observed_queue(Found {
+            name,
+            url,
+            attributes,
+            tags: tags.clone(),
+        });
+        observed.dead_letter_queue = dead_letter_queue;
+        Ok(Some(observed))
     }
 
-    fn tags(observed: &ObservedQueue) -> &BTreeMap<String, String> {
-        &observed.tags
+    fn tags(observed: &ObservedQueue) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     #[instrument(skip_all, fields(queue = %self.queue_name()))]
@@ -303,19 +318,19 @@ impl SQSQueue {
         refs.arn(&SQS_QUEUE, self.dead_letter_reference()?)
     }
 
-    /// Creates the operator's dead-letter queue unless it exists; returns its ARN. A queue of
+    /// Creates the operator's dead-letter queue unless it exists; returns it. A queue of
     /// that name that is not ours is never used (its messages would mix with ours).
     async fn ensure_dead_letter_queue(
         &self,
         client: &Client,
         tags: &BTreeMap<String, String>,
-    ) -> Result<String, AwsError> {
+    ) -> Result<ObservedDeadLetterQueue, AwsError> {
         let name = self.dead_letter_queue_name();
         if let Some(existing) = lookup(client, &name, None).await? {
             if existing.tags.get(TAG_UID) != tags.get(TAG_UID) {
                 return Err(not_owned_dead_letter_queue(&name));
             }
-            return Ok(existing.attribute("QueueArn").unwrap_or_default());
+            return Ok(existing.into());
         }
         let mut attributes = BTreeMap::new();
         if self.spec.fifo_queue {
@@ -333,15 +348,20 @@ impl SQSQueue {
             .unwrap_or_default();
         let out = client
             .get_queue_attributes()
-            .queue_url(url)
+            .queue_url(&url)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
             .map_err(from_sdk)?;
-        Ok(out
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .unwrap_or_default())
+        Ok(ObservedDeadLetterQueue {
+            arn: out
+                .attributes
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                .unwrap_or_default(),
+            name,
+            url,
+            tags: tags.clone(),
+        })
     }
 }
 
@@ -360,6 +380,17 @@ struct Found {
     url: String,
     attributes: HashMap<QueueAttributeName, String>,
     tags: BTreeMap<String, String>,
+}
+
+impl From<Found> for ObservedDeadLetterQueue {
+    fn from(dlq: Found) -> Self {
+        Self {
+            arn: dlq.attribute("QueueArn").unwrap_or_default(),
+            name: dlq.name,
+            url: dlq.url,
+            tags: dlq.tags,
+        }
+    }
 }
 
 impl Found {

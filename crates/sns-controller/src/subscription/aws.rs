@@ -18,7 +18,6 @@ use operator_core::{
     AwsError, AwsResource, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
-    ownership,
     references::{RefKind, Reference, Resolved},
 };
 use tracing::instrument;
@@ -88,9 +87,9 @@ impl AwsResource for SNSSubscription {
         refs: &Resolved,
     ) -> Result<Option<ObservedSubscription>, AwsError> {
         let client = &clients.sns;
-        let (observed, tags) = match self.recorded_arn() {
-            // Ours by construction; NotFound means gone (unsubscribed, or its topic deleted).
-            Some(arn) => (get(client, &arn).await?, ownership::owner_tags(self)),
+        let observed = match self.recorded_arn() {
+            // NotFound means gone (unsubscribed, or its topic deleted).
+            Some(arn) => get(client, &arn).await?,
             // Nothing recorded: look for a subscription already on the topic. It is ours only
             // if our own interrupted create made it, which the core decides.
             None => {
@@ -100,12 +99,10 @@ impl AwsResource for SNSSubscription {
                 else {
                     return Ok(None);
                 };
-                let found = find(client, &topic, self.spec.protocol.as_str(), &endpoint).await?;
-                let observed = match found {
+                match find(client, &topic, self.spec.protocol.as_str(), &endpoint).await? {
                     Some(arn) => get(client, &arn).await?,
                     None => None,
-                };
-                (observed, BTreeMap::new())
+                }
             }
         };
         let Some(observed) = observed else {
@@ -115,20 +112,18 @@ impl AwsResource for SNSSubscription {
             Some(_) => queue_access(&clients.sqs, &observed.endpoint).await?,
             None => None,
         };
-        Ok(Some(ObservedSubscription {
-            tags,
-            queue,
-            ..observed
-        }))
+        Ok(Some(ObservedSubscription { queue, ..observed }))
     }
 
+    /// Subscribe answers the ARN: one read of it, and for a queue of this cluster the grant
+    /// in its policy (one read, one write), so the subscription is complete when this returns.
     #[instrument(skip_all, fields(subscription = %self.name_any()))]
     async fn create(
         &self,
         clients: &Clients,
         refs: &Resolved,
         _tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<ObservedSubscription>, AwsError> {
         let client = &clients.sns;
         let (Some(topic), Some(endpoint)) = (self.topic_arn(refs), self.endpoint(refs)) else {
             return Err(AwsError::retryable(
@@ -142,9 +137,9 @@ impl AwsResource for SNSSubscription {
             .collect();
         let out = client
             .subscribe()
-            .topic_arn(topic)
+            .topic_arn(&topic)
             .protocol(self.spec.protocol.as_str())
-            .endpoint(endpoint)
+            .endpoint(&endpoint)
             .set_attributes(Some(attributes))
             // The real ARN even while confirmation is pending, so ownership can be recorded.
             .return_subscription_arn(true)
@@ -153,22 +148,19 @@ impl AwsResource for SNSSubscription {
             .map_err(from_sdk)?;
         // Until status records the ARN, the subscription is found on the topic and recognised by
         // the create intent recorded in status (`createPending`).
-        let _ = out.subscription_arn;
-        Ok(())
+        let Some(observed) = get(client, out.subscription_arn().unwrap_or_default()).await? else {
+            return Ok(None);
+        };
+        let queue = match self.queue_reference() {
+            Some(_) => ensure_grant(clients, &endpoint, &topic).await?,
+            None => None,
+        };
+        Ok(Some(ObservedSubscription { queue, ..observed }))
     }
 
-    fn tags(observed: &ObservedSubscription) -> &BTreeMap<String, String> {
-        &observed.tags
-    }
-
-    /// Adoption: nothing to write in AWS; the status write that follows records the ARN.
-    async fn tag(
-        &self,
-        _client: &Clients,
-        _observed: &ObservedSubscription,
-        _tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        Ok(())
+    /// Subscriptions carry no tags: ownership is the ARN in status.
+    fn tags(_observed: &ObservedSubscription) -> Option<&BTreeMap<String, String>> {
+        None
     }
 
     fn diff(
@@ -205,7 +197,7 @@ impl AwsResource for SNSSubscription {
                 }
                 Change::GrantQueueAccess => {
                     if let Some(queue) = &observed.queue {
-                        grant(clients, queue, &observed.topic_arn).await?;
+                        ensure_grant(clients, &queue.arn, &observed.topic_arn).await?;
                     }
                 }
             }
@@ -404,16 +396,34 @@ fn unusable_policy(queue: &str, e: grants::GrantError) -> AwsError {
     )
 }
 
-/// Adds the operator's statement for `topic` to the queue's policy, read afresh under the lock.
-#[instrument(skip(clients, queue), fields(queue = %queue.arn))]
-async fn grant(clients: &Clients, queue: &QueueAccess, topic: &str) -> Result<(), AwsError> {
-    let _edit = clients.policy_edits.lock().await;
-    let Some(policy) = queue_policy(&clients.sqs, &queue.url).await? else {
-        return Ok(());
+/// The queue at `queue_arn` with the operator's statement for `topic` in its policy: added
+/// when SNS could not deliver without it, the policy read afresh under the lock. `None`: no
+/// such queue.
+#[instrument(skip(clients))]
+async fn ensure_grant(
+    clients: &Clients,
+    queue_arn: &str,
+    topic: &str,
+) -> Result<Option<QueueAccess>, AwsError> {
+    let Some(url) = queue_url(queue_arn) else {
+        return Ok(None);
     };
-    let granted = grants::with_grant(policy.as_deref(), &queue.arn, topic)
-        .map_err(|e| unusable_policy(&queue.arn, e))?;
-    set_queue_policy(&clients.sqs, &queue.url, granted).await
+    let _edit = clients.policy_edits.lock().await;
+    let Some(policy) = queue_policy(&clients.sqs, &url).await? else {
+        return Ok(None);
+    };
+    let mut queue = QueueAccess {
+        arn: queue_arn.to_owned(),
+        url,
+        policy,
+    };
+    if queue.delivery(topic) == Delivery::Missing {
+        let granted = grants::with_grant(queue.policy.as_deref(), queue_arn, topic)
+            .map_err(|e| unusable_policy(queue_arn, e))?;
+        set_queue_policy(&clients.sqs, &queue.url, granted.clone()).await?;
+        queue.policy = Some(granted);
+    }
+    Ok(Some(queue))
 }
 
 /// Removes the operator's statement for `topic` from the queue's policy, if it is there.
@@ -463,7 +473,6 @@ async fn get(client: &Client, arn: &str) -> Result<Option<ObservedSubscription>,
         filter_policy_scope: text("FilterPolicyScope"),
         redrive_policy: text("RedrivePolicy"),
         queue: None,
-        tags: BTreeMap::new(),
     }))
 }
 

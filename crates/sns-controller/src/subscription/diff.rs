@@ -1,6 +1,6 @@
 //! What a subscription looks like in AWS, and the pure comparison of that with the spec.
 
-use std::{collections::BTreeMap, fmt};
+use std::fmt;
 
 use super::spec::{FilterPolicyScope, SNSSubscriptionSpec};
 use operator_core::json;
@@ -20,9 +20,6 @@ pub struct ObservedSubscription {
     pub redrive_policy: Option<String>,
     /// For an `sqs` subscription to an SQSQueue of this cluster: the queue and its policy.
     pub queue: Option<QueueAccess>,
-    /// Subscriptions have no tags in AWS: the ownership tags are synthesised for one whose ARN
-    /// this resource recorded, empty for one merely found on the topic.
-    pub tags: BTreeMap<String, String>,
 }
 
 /// The queue an `sqs` subscription delivers to, as SQS reports it.

@@ -68,10 +68,8 @@ impl AwsResource for SNSTopic {
                 None => return Ok(None),
             },
         };
-        let attributes = match client.get_topic_attributes().topic_arn(&arn).send().await {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
-            Err(e) => return Err(from_sdk(e)),
+        let Some(attributes) = topic_attributes(client, &arn).await? else {
+            return Ok(None);
         };
         let tags = match client
             .list_tags_for_resource()
@@ -91,30 +89,37 @@ impl AwsResource for SNSTopic {
         Ok(Some(observed_topic(name, arn, attributes, tags)))
     }
 
+    /// One read after CreateTopic: the attributes AWS settled, by the ARN it answered; the tags
+    /// are those sent with the create.
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
     async fn create(
         &self,
         client: &TopicClient,
         _refs: &Resolved,
         tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<Option<ObservedTopic>, AwsError> {
         let attributes = diff::create_attributes(&self.spec)
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        client
+        let name = self.topic_name();
+        let arn = client
             .create_topic()
-            .name(self.topic_name())
+            .name(&name)
             .set_attributes(Some(attributes))
             .set_tags(Some(sdk_tags(tags)?))
             .send()
             .await
-            .map_err(from_sdk)?;
-        Ok(())
+            .map_err(from_sdk)?
+            .topic_arn
+            .unwrap_or_default();
+        Ok(topic_attributes(client, &arn)
+            .await?
+            .map(|attributes| observed_topic(name, arn, attributes, tags.clone())))
     }
 
-    fn tags(observed: &ObservedTopic) -> &BTreeMap<String, String> {
-        &observed.tags
+    fn tags(observed: &ObservedTopic) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     #[instrument(skip_all, fields(topic = %self.topic_name()))]
@@ -267,6 +272,18 @@ impl std::ops::Deref for TopicClient {
 }
 
 /// Translates SNS's attributes into the spec's terms.
+/// The topic's attributes; `None` when there is no such topic.
+async fn topic_attributes(
+    client: &TopicClient,
+    arn: &str,
+) -> Result<Option<HashMap<String, String>>, AwsError> {
+    match client.get_topic_attributes().topic_arn(arn).send().await {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e) if is_not_found(&e, NOT_FOUND) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
+}
+
 fn observed_topic(
     name: String,
     arn: String,

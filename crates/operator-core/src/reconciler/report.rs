@@ -1,0 +1,220 @@
+//! What a pass found, told: status (written only when it changed), conditions and Events.
+
+use std::collections::BTreeMap;
+
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::events::{Event, EventType, Recorder},
+};
+use serde_json::json;
+use tracing::warn;
+
+use super::{Context, Error};
+use crate::{
+    MANAGER,
+    conditions::{Condition, READY, SYNCED, TERMINAL},
+    errors::AwsError,
+    resource::{AwsResource, Readiness},
+    status::ResourceStatus,
+    triggers,
+};
+
+pub(super) fn previous_status<K: AwsResource>(obj: &K) -> ResourceStatus<K::StatusFields> {
+    obj.status().cloned().unwrap_or_default()
+}
+
+pub(super) fn managed_status<K: AwsResource>(
+    obj: &K,
+    observed: &K::Observed,
+    readiness: &Readiness,
+    in_sync: bool,
+    output: BTreeMap<String, String>,
+) -> ResourceStatus<K::StatusFields> {
+    let synced = match readiness {
+        Readiness::Unusable { reason, message } => {
+            Condition::new(SYNCED, false, reason, message.clone())
+        }
+        _ if in_sync => Condition::new(SYNCED, true, "Synced", "AWS matches the spec"),
+        _ => Condition::new(
+            SYNCED,
+            false,
+            "Updating",
+            "Waiting for AWS to finish applying the spec",
+        ),
+    };
+    ResourceStatus {
+        conditions: vec![ready_condition::<K>(readiness), synced],
+        observed_generation: obj.meta().generation,
+        arn: K::arn(observed),
+        output,
+        create_pending: None,
+        fields: K::status_fields(observed),
+    }
+}
+
+fn ready_condition<K: AwsResource>(readiness: &Readiness) -> Condition {
+    match readiness {
+        Readiness::Ready => Condition::new(
+            READY,
+            true,
+            "Available",
+            format!("{} is available", K::SERVICE),
+        ),
+        Readiness::Pending(state) => Condition::new(
+            READY,
+            false,
+            &camel_case(state),
+            format!("AWS reports {} state {state}", K::SERVICE),
+        ),
+        Readiness::Deleting => {
+            Condition::new(READY, false, "Deleting", "AWS is deleting the resource")
+        }
+        Readiness::Unusable { reason, message } => {
+            Condition::new(READY, false, reason, message.clone())
+        }
+    }
+}
+
+/// Puts AWS's own message in the conditions and an Event.
+pub(super) async fn report_error<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+    error: &AwsError,
+    reason: &str,
+) -> Result<(), Error> {
+    let mut status = previous_status(obj);
+    if error.is_terminal() {
+        // AWS refused: a create that failed so made nothing, and what appears later is not ours.
+        status.create_pending = None;
+    }
+    // A usable resource stays Ready while an update or a deletion fails.
+    let ready = if ctx.conditions.is_true(triggers::identity(obj), READY) {
+        ready_condition::<K>(&Readiness::Ready)
+    } else {
+        Condition::new(READY, false, reason, error.to_string())
+    };
+    let mut next = vec![
+        ready,
+        Condition::new(SYNCED, false, reason, error.to_string()),
+    ];
+    if error.is_terminal() {
+        next.push(Condition::new(
+            TERMINAL,
+            true,
+            error.code(),
+            error.to_string(),
+        ));
+    }
+    status.conditions = next;
+    status.observed_generation = obj.meta().generation;
+    write_status(ctx, api, obj, status).await?;
+    publish(ctx, obj, EventType::Warning, reason, error.to_string()).await;
+    Ok(())
+}
+
+/// Writes status through the status subresource, only when it changed. Returns whether it wrote.
+pub(super) async fn write_status<K: AwsResource>(
+    ctx: &Context<K>,
+    api: &Api<K>,
+    obj: &K,
+    mut status: ResourceStatus<K::StatusFields>,
+) -> Result<bool, Error> {
+    let id = triggers::identity(obj);
+    let (merged, conditions_changed) = ctx.conditions.merge(
+        id,
+        std::mem::take(&mut status.conditions),
+        jiff::Timestamp::now(),
+    );
+    // The cached status has everything but its conditions.
+    let unchanged = !conditions_changed
+        && match obj.status() {
+            Some(previous) => *previous == status,
+            None => status == ResourceStatus::default(),
+        };
+    status.conditions = merged;
+    if unchanged {
+        return Ok(false);
+    }
+    let patch =
+        json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await?;
+    // Recorded now, so a reconcile that runs before the watch brings the write does not repeat it.
+    ctx.conditions.record(id, &status.conditions);
+    Ok(true)
+}
+
+pub(super) async fn publish<K: AwsResource>(
+    ctx: &Context<K>,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(note, 1000)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    // Normal events (Created, Updated, Deleted, ...) mark one-off transitions: a Recorder without
+    // history sends them, so a burst of creates is not held in memory for six minutes.
+    let recorder = match type_ {
+        EventType::Warning => ctx.recorder.clone(),
+        EventType::Normal => Recorder::new(ctx.kube.clone(), ctx.reporter.clone()),
+    };
+    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!(error = %e, "publishing event failed");
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// `UPDATING` → `Updating`, for condition reasons.
+fn camel_case(state: &str) -> String {
+    state
+        .split(['_', '-', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars
+                .next()
+                .map(|f| f.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn states_become_condition_reasons() {
+        assert_eq!(super::camel_case("UPDATING"), "Updating");
+        assert_eq!(
+            super::camel_case("INACCESSIBLE_ENCRYPTION_CREDENTIALS"),
+            "InaccessibleEncryptionCredentials"
+        );
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(super::truncate("héllo".into(), 2), "h");
+    }
+}

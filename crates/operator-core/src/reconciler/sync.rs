@@ -1,0 +1,488 @@
+//! One pass over one resource: observe, create if absent (intent first), ownership and
+//! adoption, diff and update; and on delete, the deletion policy.
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::{
+    Api, ResourceExt,
+    runtime::{controller::Action, events::EventType},
+};
+
+use super::{
+    Context, Error, REFERENCE_REQUEUE, SHORT_REQUEUE,
+    report::{managed_status, previous_status, publish, report_error, write_status},
+};
+use crate::{
+    conditions::{Condition, READY, SYNCED, TERMINAL},
+    outputs,
+    ownership::{self, Owner},
+    policy::{self, DeletionPolicy},
+    references::{self, Reference, Resolved},
+    resource::{AwsResource, Readiness},
+};
+
+/// What one pass of synchronisation found.
+enum Synced<O> {
+    Managed {
+        observed: O,
+        readiness: Readiness,
+        in_sync: bool,
+    },
+    NotOwned(NotOwned),
+}
+
+/// Why a found AWS resource is not this object's to manage.
+enum NotOwned {
+    /// No ownership tags: someone else made it.
+    Foreign,
+    /// Tagged by another object of this kind; `exists` says whether that object still does.
+    Other {
+        recorded: ownership::Recorded,
+        exists: bool,
+    },
+}
+
+pub(super) async fn apply<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+) -> Result<Action, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    // Before the first complete lists, a missing entry is unknown, not absent: wait rather than
+    // write a status (or a ConfigMap) from a half-filled cache.
+    let references = obj.references();
+    if let Some(kind) = unlisted(&references, ctx) {
+        return Err(Error::Unlisted(format!(
+            "waiting for the first list of {kind} objects"
+        )));
+    }
+    if !references.is_empty() {
+        ctx.dependents.record(obj, &references);
+    }
+    let refs = match references::resolve(&namespace, &references, &ctx.ref_indexes) {
+        Ok(refs) => refs,
+        Err(unresolved) => {
+            // Not an error: the reference's watch wakes this resource when it changes.
+            let mut status = previous_status(obj);
+            status.conditions = vec![
+                Condition::new(READY, false, unresolved.reason, &unresolved.message),
+                Condition::new(SYNCED, false, unresolved.reason, &unresolved.message),
+            ];
+            status.observed_generation = obj.meta().generation;
+            if write_status(ctx, api, obj, status).await? {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    unresolved.reason,
+                    unresolved.message,
+                )
+                .await;
+            }
+            return Ok(Action::requeue(REFERENCE_REQUEUE));
+        }
+    };
+    match sync(obj, ctx, api, &refs).await {
+        Ok(Synced::Managed {
+            observed,
+            readiness,
+            in_sync,
+        }) => {
+            let data = K::outputs(&observed);
+            let status = managed_status(obj, &observed, &readiness, in_sync, data.clone());
+            write_status(ctx, api, obj, status).await?;
+            let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
+            outputs::export::<K>(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
+            if let Some(endpoint) = K::service(&observed) {
+                let svc_api: Api<Service> = Api::namespaced(ctx.kube.clone(), &namespace);
+                if let Some(name) =
+                    outputs::export_service::<K>(&svc_api, outputs::service(obj, &endpoint)).await?
+                {
+                    let note = format!(
+                        "Service {name:?} exists and is not this resource's; it is left as it is"
+                    );
+                    publish(ctx, obj, EventType::Warning, "ServiceNotOwned", note).await;
+                }
+            }
+            // Ready and in sync: the resync clock comes back a resync period after this reconcile.
+            Ok(match readiness {
+                Readiness::Ready if in_sync => Action::await_change(),
+                // Waits on a change outside the resource: no tight loop.
+                Readiness::Unusable { .. } => Action::requeue(REFERENCE_REQUEUE),
+                _ => Action::requeue(SHORT_REQUEUE),
+            })
+        }
+        Ok(Synced::NotOwned(why)) => {
+            let message = not_owned_message::<K>(&obj.aws_name(), &why);
+            let mut status = previous_status(obj);
+            status.conditions = vec![
+                Condition::new(READY, false, "NotOwned", &message),
+                Condition::new(SYNCED, false, "NotOwned", &message),
+                Condition::new(TERMINAL, true, "NotOwned", &message),
+            ];
+            status.observed_generation = obj.meta().generation;
+            if write_status(ctx, api, obj, status).await? {
+                publish(ctx, obj, EventType::Warning, "NotOwned", message).await;
+            }
+            Ok(Action::await_change())
+        }
+        Err(Error::Aws(e)) => {
+            report_error(obj, ctx, api, &e, "SyncFailed").await?;
+            Err(Error::Aws(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A kind whose watch has not listed once (what `obj` refers to, or outputs ConfigMaps).
+fn unlisted<K: AwsResource>(references: &[Reference], ctx: &Context<K>) -> Option<&'static str> {
+    references
+        .iter()
+        .find(|r| {
+            ctx.ref_indexes
+                .get(r.kind)
+                .is_some_and(|index| !index.listed.is_done())
+        })
+        .map(|r| r.kind)
+        .or((!ctx.config_maps.listed.is_done()).then_some("ConfigMap"))
+}
+
+/// Says why the resource is not taken, and what would let the user proceed.
+fn not_owned_message<K: AwsResource>(aws_name: &str, why: &NotOwned) -> String {
+    let kind = K::kind(&());
+    let adopt = policy::ADOPT;
+    let (whose, next) = match why {
+        NotOwned::Foreign => (
+            "it was not created by this operator".to_owned(),
+            format!("Annotate {adopt}=\"true\" to adopt it."),
+        ),
+        NotOwned::Other {
+            recorded,
+            exists: true,
+        } => (
+            format!("it is managed by {kind} {recorded}, which still exists"),
+            format!(
+                "It is never taken from a resource that exists, even with {adopt}: delete \
+                 {kind} {}/{} (annotated deletion-policy retain to keep the AWS resource), or \
+                 give this resource another AWS name.",
+                recorded.namespace, recorded.name
+            ),
+        ),
+        NotOwned::Other {
+            recorded,
+            exists: false,
+        } => (
+            format!("its tags name {kind} {recorded}, which no longer exists in this cluster"),
+            format!("Annotate {adopt}=\"true\" to adopt it."),
+        ),
+    };
+    format!(
+        "{} {aws_name:?} already exists in AWS and is not managed by this resource ({whose}); \
+         it is left untouched. {next}",
+        K::SERVICE,
+    )
+}
+
+/// Whether the object the AWS resource's tags name still exists in this cluster. This object
+/// (same namespace and name, a new uid: re-created after a retain) does not count.
+async fn recorded_owner_exists<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    recorded: &ownership::Recorded,
+) -> Result<bool, Error> {
+    if obj.namespace().as_deref() == Some(recorded.namespace.as_str())
+        && obj.name_any() == recorded.name
+    {
+        return Ok(false);
+    }
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &recorded.namespace);
+    match api.get_opt(&recorded.name).await {
+        Ok(found) => Ok(found.is_some_and(|o| o.uid().as_deref() == Some(recorded.uid.as_str()))),
+        // Not allowed to look (a namespace-scoped install): it may exist, so it is not taken.
+        Err(kube::Error::Api(e)) if e.code == 403 => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Observe, create if absent, check ownership (adopting on request), then correct differences.
+async fn sync<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+    refs: &Resolved,
+) -> Result<Synced<K::Observed>, Error> {
+    let owner_tags = ownership::owner_tags(obj);
+    let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
+
+    // Set when this reconcile records a create intent: `obj` with that status from then on.
+    let intent: K;
+    let mut obj = obj;
+    let (mut observed, created) = match obj.observe(&ctx.aws, refs).await? {
+        Some(observed) => (observed, false),
+        None => {
+            // The intent first: should the process die before the result is recorded, what
+            // the next reconcile finds without ownership tags is what this create made.
+            let message = format!("Creating {} {:?}", K::SERVICE, obj.aws_name());
+            let mut status = previous_status(obj);
+            status.create_pending = Some(jiff::Timestamp::now().to_string());
+            status.conditions = vec![
+                Condition::new(READY, false, "Creating", &message),
+                Condition::new(SYNCED, false, "Creating", &message),
+            ];
+            status.observed_generation = obj.meta().generation;
+            write_status(ctx, api, obj, status.clone()).await?;
+            status.conditions.clear(); // as the watch cache keeps it
+            let mut pending = obj.clone();
+            *pending.status_mut() = Some(status);
+            intent = pending;
+            obj = &intent;
+            let answered = obj.create(&ctx.aws, refs, &tags).await?;
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Created",
+                format!("Created {} {:?}", K::SERVICE, obj.aws_name()),
+            )
+            .await;
+            let observed = match answered {
+                Some(observed) => observed,
+                None => observed_after_write(obj, ctx, refs).await?,
+            };
+            (observed, true)
+        }
+    };
+
+    // What this pass created is ours by construction (a kind without tags has not recorded
+    // its ARN yet).
+    let create_pending = obj.status().is_some_and(|s| s.create_pending.is_some());
+    let owner = if created {
+        Owner::Us
+    } else {
+        owner_of(obj, &observed)
+    };
+    let adoptable = match owner {
+        Owner::Us => false,
+        // It did not exist when our create began: our create made it (and died before tagging
+        // it, or before recording it).
+        Owner::Nobody if create_pending => true,
+        Owner::Nobody if policy::wants_adoption(obj) => true,
+        Owner::Nobody => return Ok(Synced::NotOwned(NotOwned::Foreign)),
+        // A resource whose recorded owner exists is never taken, even when asked to adopt.
+        Owner::Other(recorded) => {
+            let exists = recorded_owner_exists(obj, ctx, &recorded).await?;
+            if exists || !policy::wants_adoption(obj) {
+                return Ok(Synced::NotOwned(NotOwned::Other { recorded, exists }));
+            }
+            true
+        }
+    };
+    if adoptable {
+        // Without tags, the status write that follows records the ARN: nothing to write in AWS.
+        let tagged = K::tags(&observed).is_some();
+        if tagged {
+            obj.tag(&ctx.aws, &observed, &owner_tags).await?;
+        }
+        let (reason, note) = if create_pending {
+            (
+                "Recovered",
+                format!(
+                    "Took over {} {:?}, made by this resource's interrupted create",
+                    K::SERVICE,
+                    obj.aws_name()
+                ),
+            )
+        } else {
+            (
+                "Adopted",
+                format!("Adopted existing {} {:?}", K::SERVICE, obj.aws_name()),
+            )
+        };
+        publish(ctx, obj, EventType::Normal, reason, note).await;
+        if tagged {
+            observed = observed_after_write(obj, ctx, refs).await?;
+        }
+    }
+
+    let readiness = K::readiness(&observed);
+    if readiness != Readiness::Ready {
+        // AWS rejects updates mid-transition; look again shortly.
+        return Ok(Synced::Managed {
+            observed,
+            readiness,
+            in_sync: false,
+        });
+    }
+    let changes = obj.diff(&observed, refs, &tags);
+    if changes.is_empty() {
+        return Ok(Synced::Managed {
+            observed,
+            readiness,
+            in_sync: true,
+        });
+    }
+
+    let described = changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Settings written right after the create are part of it, not drift.
+    let spec_changed =
+        created || obj.meta().generation != obj.status().and_then(|s| s.observed_generation);
+    obj.update(&ctx.aws, refs, &observed, changes).await?;
+    let (reason, verb) = if spec_changed {
+        ("Updated", "Updated")
+    } else {
+        ("DriftCorrected", "Corrected drift in")
+    };
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        reason,
+        format!("{verb} {described}"),
+    )
+    .await;
+
+    let observed = observed_after_write(obj, ctx, refs).await?;
+    let readiness = K::readiness(&observed);
+    // Some changes take several steps (AWS accepts one at a time); the next pass continues.
+    let in_sync = readiness == Readiness::Ready && obj.diff(&observed, refs, &tags).is_empty();
+    Ok(Synced::Managed {
+        observed,
+        readiness,
+        in_sync,
+    })
+}
+
+/// Who the observed AWS resource belongs to: by its tags, or for a kind without tags, by the
+/// ARN this object's status records.
+fn owner_of<K: AwsResource>(obj: &K, observed: &K::Observed) -> Owner {
+    match K::tags(observed) {
+        Some(tags) => ownership::owner_of(tags, &obj.uid().unwrap_or_default()),
+        None => {
+            let recorded = obj.status().and_then(|s| s.arn.as_deref());
+            if recorded.is_some() && recorded == K::arn(observed).as_deref() {
+                Owner::Us
+            } else {
+                Owner::Nobody
+            }
+        }
+    }
+}
+
+async fn observed_after_write<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    refs: &Resolved,
+) -> Result<K::Observed, Error> {
+    obj.observe(&ctx.aws, refs).await?.ok_or_else(|| {
+        Error::Pending(format!(
+            "{} {:?} is not visible yet after a write",
+            K::SERVICE,
+            obj.aws_name()
+        ))
+    })
+}
+
+pub(super) async fn cleanup<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+) -> Result<Action, Error> {
+    let name = obj.aws_name();
+    // The outputs go whatever the policy: they describe this object, which is going. Another
+    // kind's keys in the same ConfigMap stay.
+    let cm_api: Api<ConfigMap> =
+        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    outputs::withdraw(&cm_api, obj).await?;
+    let policy = match policy::resource_deletion_policy(obj) {
+        Some(p) => policy::deletion_policy(Some(p), None, ctx.settings.deletion_policy),
+        None => {
+            let ns = Api::<Namespace>::all(ctx.kube.clone())
+                .get_opt(&obj.namespace().unwrap_or_default())
+                .await?;
+            let ns_policy = ns
+                .as_ref()
+                .and_then(|n| n.annotations().get(policy::DELETION_POLICY))
+                .map(String::as_str);
+            policy::deletion_policy(None, ns_policy, ctx.settings.deletion_policy)
+        }
+    };
+    // Deletion never waits on references (a topic deleted first must not block its
+    // subscription): it uses those that still resolve. Only an interrupted create waits for
+    // the first lists, to find what it made (a subscription is found through its topic).
+    let create_pending = obj.status().is_some_and(|s| s.create_pending.is_some());
+    let references = obj.references();
+    if create_pending && let Some(kind) = unlisted(&references, ctx) {
+        return Err(Error::Unlisted(format!(
+            "waiting for the first list of {kind} objects"
+        )));
+    }
+    let refs = references::resolve(
+        &obj.namespace().unwrap_or_default(),
+        &references,
+        &ctx.ref_indexes,
+    )
+    .unwrap_or_default();
+    if policy == DeletionPolicy::Retain {
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Retained",
+            format!(
+                "Deletion policy is retain: {} {name:?} is kept in AWS",
+                K::SERVICE
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+
+    let Some(observed) = obj.observe(&ctx.aws, &refs).await? else {
+        obj.delete_leftovers(&ctx.aws).await?;
+        return Ok(Action::await_change());
+    };
+    // What an interrupted create made is ours too: it did not exist when the create began.
+    let ours = match owner_of(obj, &observed) {
+        Owner::Us => true,
+        Owner::Nobody => create_pending,
+        Owner::Other(_) => false,
+    };
+    if !ours {
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "NotDeleted",
+            format!(
+                "{} {name:?} is not managed by this resource; it is left in AWS",
+                K::SERVICE
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    if K::readiness(&observed) != Readiness::Deleting {
+        if let Err(e) = obj.delete(&ctx.aws, &observed).await {
+            report_error(obj, ctx, api, &e, "DeleteFailed").await?;
+            return Err(e.into());
+        }
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Deleting",
+            format!("Deleting {} {name:?}", K::SERVICE),
+        )
+        .await;
+    }
+    match obj.observe(&ctx.aws, &refs).await? {
+        None => Ok(Action::await_change()),
+        Some(_) => Err(Error::Pending(format!(
+            "waiting for AWS to delete {} {name:?}",
+            K::SERVICE
+        ))),
+    }
+}
