@@ -24,6 +24,7 @@ use kube::{
 use serde::de::DeserializeOwned;
 
 pub mod aws;
+pub mod fault;
 
 pub use aws::Aws;
 pub use operator_core::conditions::Condition;

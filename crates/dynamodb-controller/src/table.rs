@@ -42,7 +42,7 @@ impl AwsResource for DynamoDB {
     });
 
     fn client(aws: &AwsClients) -> Client {
-        let config = aws_sdk_dynamodb::config::Builder::from(&aws.config)
+        let config = aws_sdk_dynamodb::config::Builder::from(aws.config_for(crate::SERVICE.name))
             .interceptor(aws.calls.clone())
             .build();
         Client::from_conf(config)

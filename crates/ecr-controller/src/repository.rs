@@ -36,7 +36,7 @@ impl AwsResource for ECRRepository {
     });
 
     fn client(aws: &AwsClients) -> Client {
-        let config = aws_sdk_ecr::config::Builder::from(&aws.config)
+        let config = aws_sdk_ecr::config::Builder::from(aws.config_for(crate::SERVICE.name))
             .interceptor(aws.calls.clone())
             .build();
         Client::from_conf(config)

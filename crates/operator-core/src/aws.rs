@@ -1,6 +1,8 @@
 //! AWS SDK configuration shared by every service client, and the interceptor that counts calls.
 
-use aws_config::{BehaviorVersion, Region};
+use std::collections::BTreeMap;
+
+use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_smithy_runtime_api::{
     box_error::BoxError,
     client::{
@@ -12,12 +14,18 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 
-use crate::metrics::Metrics;
+use crate::{
+    cli::{CoreArgs, RetryMode},
+    limits::{self, Limited},
+    metrics::Metrics,
+};
 
 /// The shared SDK configuration plus the call-counting interceptor each client must carry.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
-    pub config: SdkConfig,
+    config: SdkConfig,
+    /// The configuration per service: its own rate limiter in front of the shared HTTP client.
+    services: BTreeMap<String, SdkConfig>,
     pub calls: CallMetrics,
     /// The account the credentials belong to, so ARNs can be known without listing.
     pub account_id: Option<String>,
@@ -25,27 +33,65 @@ pub struct AwsClients {
 
 impl AwsClients {
     /// Loads credentials through the SDK's default chain: environment, profile, web identity
-    /// (IRSA), EKS Pod Identity, instance metadata.
-    pub async fn load(
-        region: Option<String>,
-        endpoint_url: Option<String>,
-        metrics: Metrics,
-    ) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = region {
-            loader = loader.region(Region::new(region));
+    /// (IRSA), EKS Pod Identity, instance metadata; with the flags' retries, timeouts and
+    /// call limits.
+    pub async fn load(args: &CoreArgs, metrics: Metrics) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                match args.aws_retry_mode {
+                    RetryMode::Standard => RetryConfig::standard(),
+                    RetryMode::Adaptive => RetryConfig::adaptive(),
+                }
+                .with_max_attempts(args.aws_max_attempts.max(1)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(args.aws_connect_timeout)
+                    .operation_attempt_timeout(args.aws_attempt_timeout)
+                    .operation_timeout(args.aws_operation_timeout)
+                    .build(),
+            );
+        if let Some(region) = &args.aws_region {
+            loader = loader.region(Region::new(region.clone()));
         }
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
+        if let Some(url) = &args.aws_endpoint_url {
+            loader = loader.endpoint_url(url.clone());
         }
         let config = loader.load().await;
+        // The SDK's default client (rustls with aws-lc, as kube's), made here to be wrapped.
+        let http = config.http_client().unwrap_or_else(|| {
+            use aws_smithy_http_client::tls;
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https()
+        });
+        let services = limits::rates(&args.aws_rate_limit)
+            .into_iter()
+            .map(|(service, rate)| {
+                let name: &'static str = Box::leak(service.clone().into_boxed_str());
+                let limited = Limited::new(http.clone(), name, rate, metrics.clone());
+                let config = config.to_builder().http_client(limited).build();
+                (service, config)
+            })
+            .collect();
         let calls = CallMetrics(metrics);
-        let account_id = caller_account(&config, &calls).await;
-        Self {
+        let mut clients = Self {
             config,
+            services,
             calls,
-            account_id,
-        }
+            account_id: None,
+        };
+        let account_id = caller_account(clients.config_for("sts"), &clients.calls).await;
+        clients.account_id = account_id;
+        clients
+    }
+
+    /// The SDK configuration for one service (`sqs`, `sns`, ...): its call limit applied. A
+    /// service without a limit gets the shared configuration.
+    pub fn config_for(&self, service: &str) -> &SdkConfig {
+        self.services.get(service).unwrap_or(&self.config)
     }
 
     /// The ARN of a resource of `service` in this region and account, e.g.
@@ -99,6 +145,44 @@ pub struct CallMetrics(Metrics);
 impl Intercept for CallMetrics {
     fn name(&self) -> &'static str {
         "CallMetrics"
+    }
+
+    /// Every attempt AWS answered with a throttling error, retried by the SDK or not. The code
+    /// is in a header (JSON protocols) or the body (XML protocols), which is in memory by now.
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(response) = context.response() else {
+            return Ok(());
+        };
+        let status = response.status().as_u16();
+        if status < 400 {
+            return Ok(());
+        }
+        let header = |name: &str| response.headers().get(name).unwrap_or_default();
+        let body = response.body().bytes().unwrap_or_default();
+        let body = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+        let throttled = status == 429
+            || [header("x-amzn-errortype"), header("x-amzn-query-error")]
+                .iter()
+                .any(|code| {
+                    crate::errors::is_throttling(code.split([':', ';']).next().unwrap_or(""))
+                })
+            || [
+                "Throttl",
+                "<Code>SlowDown</Code>",
+                "TooManyRequests",
+                "RequestLimitExceeded",
+            ]
+            .iter()
+            .any(|needle| body.contains(needle));
+        if throttled && let Some(meta) = cfg.load::<Metadata>() {
+            self.0.aws_throttled(meta.service(), meta.name());
+        }
+        Ok(())
     }
 
     fn read_after_execution(

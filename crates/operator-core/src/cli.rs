@@ -2,7 +2,16 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::{policy::DeletionPolicy, telemetry::LogFormat};
+use crate::{limits::ServiceRate, policy::DeletionPolicy, telemetry::LogFormat};
+
+/// How the SDK retries a failed attempt.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryMode {
+    /// Exponential backoff with jitter and a retry quota.
+    Standard,
+    /// Standard, plus a client-side rate that drops on throttling errors and recovers after.
+    Adaptive,
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CoreArgs {
@@ -13,6 +22,37 @@ pub struct CoreArgs {
     /// Custom AWS endpoint, e.g. moto or LocalStack.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
+
+    /// Client-side limit on AWS calls per service, `<service>=<per second>[/<burst>]`
+    /// (comma-separated), over the defaults sqs=100/200, sns=20/40, dynamodb=20/40, s3=50/100,
+    /// ecr=10/20, sts=10/10.
+    #[arg(long, env = "ASO_AWS_RATE_LIMITS", value_delimiter = ',')]
+    pub aws_rate_limit: Vec<ServiceRate>,
+
+    /// How the SDK retries throttled and failed calls.
+    #[arg(
+        long,
+        env = "ASO_AWS_RETRY_MODE",
+        value_enum,
+        default_value = "adaptive"
+    )]
+    pub aws_retry_mode: RetryMode,
+
+    /// Attempts per AWS call, the first included.
+    #[arg(long, env = "ASO_AWS_MAX_ATTEMPTS", default_value_t = 3)]
+    pub aws_max_attempts: u32,
+
+    /// How long connecting to an AWS endpoint may take.
+    #[arg(long, env = "ASO_AWS_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub aws_connect_timeout: Duration,
+
+    /// How long one attempt of an AWS call may take.
+    #[arg(long, env = "ASO_AWS_ATTEMPT_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub aws_attempt_timeout: Duration,
+
+    /// How long an AWS call may take with all its attempts and retries.
+    #[arg(long, env = "ASO_AWS_OPERATION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub aws_operation_timeout: Duration,
 
     /// Watch only this namespace; all namespaces when unset.
     #[arg(long, env = "ASO_WATCH_NAMESPACE")]
@@ -77,6 +117,24 @@ mod tests {
     #[test]
     fn flags_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn aws_limits_parse() {
+        let cli = Cli::parse_from([
+            "x",
+            "--aws-rate-limit",
+            "sns=5/10,sqs=50",
+            "--aws-retry-mode",
+            "standard",
+        ]);
+        assert_eq!(cli.core.aws_rate_limit.len(), 2);
+        assert_eq!(cli.core.aws_retry_mode, super::RetryMode::Standard);
+        assert_eq!(
+            cli.core.aws_attempt_timeout,
+            std::time::Duration::from_secs(20)
+        );
+        assert!(Cli::try_parse_from(["x", "--aws-rate-limit", "sns=0"]).is_err());
     }
 
     #[test]

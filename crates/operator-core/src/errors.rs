@@ -84,18 +84,37 @@ const RETRYABLE_CODES: &[&str] = &[
     "QueueDeletedRecently",
 ];
 
+/// Whether the code is a throttling error of some service: SQS `RequestThrottled` (also as
+/// `AWS.SimpleQueueService.RequestThrottled`) and `KmsThrottled`, SNS `Throttled` and
+/// `KMSThrottling`, DynamoDB, ECR and STS `ThrottlingException` / `Throttling`, S3 `SlowDown`,
+/// `TooManyRequestsException`, `RequestLimitExceeded`, `BandwidthLimitExceeded`.
+pub fn is_throttling(code: &str) -> bool {
+    let code = code.rsplit('.').next().unwrap_or(code);
+    code.contains("Throttl")
+        || code.starts_with("TooManyRequests")
+        || matches!(
+            code,
+            "SlowDown"
+                | "RequestLimitExceeded"
+                | "BandwidthLimitExceeded"
+                | "ProvisionedThroughputExceededException"
+        )
+}
+
 /// Pure classification from the error code and HTTP status, so it can be unit tested.
 pub fn classify(code: Option<&str>, http_status: Option<u16>) -> ErrorClass {
     if let Some(code) = code
-        && RETRYABLE_CODES.contains(&code)
+        && (RETRYABLE_CODES.contains(&code) || is_throttling(code))
     {
         return ErrorClass::Retryable;
     }
     match http_status {
         Some(429) => ErrorClass::Retryable,
         Some(s) if s >= 500 => ErrorClass::Retryable,
-        // A response without a code or status never reached a service that understood it.
-        None if code.is_none() => ErrorClass::Retryable,
+        // AWS names every refusal: an answer without a code came from something in between
+        // (a proxy, a load balancer) or was cut short, and says nothing about the spec.
+        Some(401 | 403) => ErrorClass::Terminal,
+        _ if code.is_none() => ErrorClass::Retryable,
         _ => ErrorClass::Terminal,
     }
 }
@@ -200,6 +219,42 @@ mod tests {
         assert_eq!(classify(None, Some(503)), ErrorClass::Retryable);
         assert_eq!(classify(Some("Whatever"), Some(500)), ErrorClass::Retryable);
         assert_eq!(classify(None, Some(429)), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn every_services_throttling_error_is_retryable() {
+        for code in [
+            "RequestThrottled",                        // SQS
+            "AWS.SimpleQueueService.RequestThrottled", // SQS, query-compatible form
+            "KmsThrottled",                            // SQS with SSE-KMS
+            "Throttled",                               // SNS
+            "ThrottledException",                      // SNS, exception name
+            "KMSThrottling",                           // SNS with SSE-KMS
+            "ThrottlingException",                     // DynamoDB, ECR
+            "RequestLimitExceeded",                    // DynamoDB account-wide
+            "ProvisionedThroughputExceededException",  // DynamoDB
+            "SlowDown",                                // S3
+            "Throttling",                              // STS, SNS query
+            "TooManyRequestsException",                // Lambda-style
+        ] {
+            assert!(is_throttling(code), "{code}");
+            // Whatever status a proxy or service sends it with.
+            for status in [Some(400), Some(429), Some(503), None] {
+                assert_eq!(
+                    classify(Some(code), status),
+                    ErrorClass::Retryable,
+                    "{code} {status:?}"
+                );
+            }
+        }
+        assert!(!is_throttling("InvalidParameterValue"));
+        assert!(!is_throttling("LimitExceededException"));
+    }
+
+    #[test]
+    fn an_answer_without_a_code_is_retryable_unless_it_refuses_access() {
+        assert_eq!(classify(None, Some(400)), ErrorClass::Retryable);
+        assert_eq!(classify(None, Some(403)), ErrorClass::Terminal);
     }
 
     #[test]

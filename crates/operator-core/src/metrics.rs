@@ -32,8 +32,22 @@ pub struct AwsCallLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub service: String,
+    pub operation: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Metrics {
+    aws_rate_limit: Family<ServiceLabels, Gauge>,
+    aws_waiting: Family<ServiceLabels, Gauge>,
+    aws_throttled: Family<OperationLabels, Counter>,
     registry: Arc<Mutex<Registry>>,
     reconciles: Family<KindLabels, Counter>,
     reconcile_errors: Family<ErrorLabels, Counter>,
@@ -67,6 +81,24 @@ impl Default for Metrics {
             "AWS API calls, by service, operation, access (read/write) and outcome",
             aws_calls.clone(),
         );
+        let aws_rate_limit = Family::<ServiceLabels, Gauge>::default();
+        registry.register(
+            "aws_rate_limit",
+            "Calls per second the client-side limiter lets through, by service",
+            aws_rate_limit.clone(),
+        );
+        let aws_waiting = Family::<ServiceLabels, Gauge>::default();
+        registry.register(
+            "aws_calls_waiting",
+            "AWS call attempts waiting on the client-side limiter, by service",
+            aws_waiting.clone(),
+        );
+        let aws_throttled = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "aws_throttled",
+            "AWS call attempts answered with a throttling error, by service and operation",
+            aws_throttled.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -74,6 +106,9 @@ impl Default for Metrics {
             leader.clone(),
         );
         Self {
+            aws_rate_limit,
+            aws_waiting,
+            aws_throttled,
             leader,
             registry: Arc::new(Mutex::new(registry)),
             reconciles,
@@ -101,6 +136,35 @@ impl Metrics {
                 operation: operation.to_owned(),
                 access: access.to_owned(),
                 outcome: if ok { "success" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn set_aws_rate_limit(&self, service: &str, per_second: u32) {
+        self.aws_rate_limit
+            .get_or_create(&ServiceLabels {
+                service: service.to_owned(),
+            })
+            .set(i64::from(per_second));
+    }
+
+    /// Counts an attempt waiting on the limiter until the guard is dropped.
+    pub fn aws_call_waiting(&self, service: &str) -> WaitingGuard {
+        let gauge = self
+            .aws_waiting
+            .get_or_create(&ServiceLabels {
+                service: service.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        WaitingGuard(gauge)
+    }
+
+    pub fn aws_throttled(&self, service: &str, operation: &str) {
+        self.aws_throttled
+            .get_or_create(&OperationLabels {
+                service: service.to_owned(),
+                operation: operation.to_owned(),
             })
             .inc();
     }
@@ -143,6 +207,15 @@ pub struct ReconcileTimer {
 impl Drop for ReconcileTimer {
     fn drop(&mut self) {
         self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// Keeps an attempt counted as waiting on the limiter.
+pub struct WaitingGuard(Gauge);
+
+impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

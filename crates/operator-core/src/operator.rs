@@ -43,12 +43,7 @@ impl Operator {
         telemetry::init(args.log_format);
         let kube = kube::Client::try_default().await?;
         let metrics = Metrics::default();
-        let aws = AwsClients::load(
-            args.aws_region.clone(),
-            args.aws_endpoint_url.clone(),
-            metrics.clone(),
-        )
-        .await;
+        let aws = AwsClients::load(&args, metrics.clone()).await;
         let settings = Settings {
             resync_period: args.resync_period,
             deletion_policy: args.deletion_policy,

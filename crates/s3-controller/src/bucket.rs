@@ -48,9 +48,9 @@ impl AwsResource for S3Bucket {
     /// With a custom endpoint (moto, LocalStack, MinIO) bucket names cannot be resolved as host
     /// names, so requests use path-style addressing.
     fn client(aws: &AwsClients) -> Client {
-        let config = aws_sdk_s3::config::Builder::from(&aws.config)
+        let config = aws_sdk_s3::config::Builder::from(aws.config_for(crate::SERVICE.name))
             .interceptor(aws.calls.clone())
-            .force_path_style(aws.config.endpoint_url().is_some())
+            .force_path_style(aws.config_for(crate::SERVICE.name).endpoint_url().is_some())
             .build();
         Client::from_conf(config)
     }

@@ -34,7 +34,7 @@ const NOT_FOUND: &[&str] = &[
 ];
 
 fn client(aws: &AwsClients) -> Client {
-    let config = aws_sdk_sns::config::Builder::from(&aws.config)
+    let config = aws_sdk_sns::config::Builder::from(aws.config_for(crate::SERVICE.name))
         .interceptor(aws.calls.clone())
         .build();
     Client::from_conf(config)

@@ -46,7 +46,7 @@ impl AwsResource for SQSQueue {
     const REFERENCED_KINDS: &'static [RefKind] = &[SQS_QUEUE];
 
     fn client(aws: &AwsClients) -> Client {
-        let config = aws_sdk_sqs::config::Builder::from(&aws.config)
+        let config = aws_sdk_sqs::config::Builder::from(aws.config_for(crate::SERVICE.name))
             .interceptor(aws.calls.clone())
             .build();
         Client::from_conf(config)

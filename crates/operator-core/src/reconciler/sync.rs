@@ -81,7 +81,10 @@ pub(super) async fn apply<K: AwsResource>(
             return Ok(Action::requeue(REFERENCE_REQUEUE));
         }
     };
-    match sync(obj, ctx, api, &refs).await {
+    // Holds `obj` with the create intent this pass records, so that a failure after it keeps
+    // the intent in status (a status written from `obj` alone would drop it).
+    let mut intent = None;
+    match sync(obj, ctx, api, &refs, &mut intent).await {
         Ok(Synced::Managed {
             observed,
             readiness,
@@ -126,7 +129,7 @@ pub(super) async fn apply<K: AwsResource>(
             Ok(Action::await_change())
         }
         Err(Error::Aws(e)) => {
-            report_error(obj, ctx, api, &e, "SyncFailed").await?;
+            report_error(intent.as_ref().unwrap_or(obj), ctx, api, &e, "SyncFailed").await?;
             Err(Error::Aws(e))
         }
         Err(e) => Err(e),
@@ -204,17 +207,17 @@ async fn recorded_owner_exists<K: AwsResource>(
 }
 
 /// Observe, create if absent, check ownership (adopting on request), then correct differences.
-async fn sync<K: AwsResource>(
-    obj: &K,
+async fn sync<'a, K: AwsResource>(
+    obj: &'a K,
     ctx: &Context<K>,
     api: &Api<K>,
     refs: &Resolved,
+    intent: &'a mut Option<K>,
 ) -> Result<Synced<K::Observed>, Error> {
     let owner_tags = ownership::owner_tags(obj);
     let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
 
-    // Set when this reconcile records a create intent: `obj` with that status from then on.
-    let intent: K;
+    // Once this pass records a create intent, `obj` is the object with that status.
     let mut obj = obj;
     let (mut observed, created) = match obj.observe(&ctx.aws, refs).await? {
         Some(observed) => (observed, false),
@@ -233,8 +236,7 @@ async fn sync<K: AwsResource>(
             status.conditions.clear(); // as the watch cache keeps it
             let mut pending = obj.clone();
             *pending.status_mut() = Some(status);
-            intent = pending;
-            obj = &intent;
+            obj = intent.insert(pending);
             let answered = obj.create(&ctx.aws, refs, &tags).await?;
             publish(
                 ctx,

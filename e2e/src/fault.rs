@@ -1,0 +1,247 @@
+//! A fault proxy on loopback between the operator and moto: it passes requests through, or
+//! refuses connections (an outage), answers a share of them with each service's own throttling
+//! error, delays them, or holds them without answering (a hang). One connection per request, so
+//! every request meets the fault in force when it arrives.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// What the proxy does to the requests that reach it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    None,
+    /// Connections are closed as soon as they are accepted, before any answer.
+    Outage,
+    /// This share (0.0..=1.0) of requests gets the service's throttling error.
+    Throttle(f64),
+    /// Every request waits this long before it is passed on.
+    Latency(Duration),
+    /// Requests are read and never answered.
+    Hang,
+}
+
+/// A running proxy; dropped, it stops accepting.
+pub struct FaultProxy {
+    pub url: String,
+    fault: Arc<Mutex<Fault>>,
+    requests: Arc<AtomicU64>,
+    throttled: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fault = Arc::new(Mutex::new(Fault::None));
+        let (requests, throttled) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let task = tokio::spawn({
+            let (fault, requests, throttled) = (fault.clone(), requests.clone(), throttled.clone());
+            async move {
+                let mut seq = 0u64;
+                while let Ok((conn, _)) = listener.accept().await {
+                    seq += 1;
+                    let now = *fault.lock().unwrap();
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    let (upstream, throttled) = (upstream.clone(), throttled.clone());
+                    tokio::spawn(async move {
+                        let _ = serve(conn, &upstream, now, seq, &throttled).await;
+                    });
+                }
+            }
+        });
+        Self {
+            url,
+            fault,
+            requests,
+            throttled,
+            task,
+        }
+    }
+
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    /// Connections accepted so far (one per request).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with a throttling error so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    upstream: &str,
+    fault: Fault,
+    seq: u64,
+    throttled: &AtomicU64,
+) -> std::io::Result<()> {
+    if fault == Fault::Outage {
+        // Closed before any answer, as by a dead endpoint or a load balancer with no target.
+        drop(conn);
+        return Ok(());
+    }
+    let request = read_request(&mut conn).await?;
+    match fault {
+        Fault::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return Ok(());
+        }
+        Fault::Latency(d) => tokio::time::sleep(d).await,
+        // Spread evenly by sequence number: reproducible, and no burst passes untouched.
+        Fault::Throttle(share) if ((seq * 7919) % 1000) as f64 / 1000.0 < share => {
+            throttled.fetch_add(1, Ordering::Relaxed);
+            conn.write_all(&throttling_response(&request)).await?;
+            return conn.shutdown().await;
+        }
+        _ => {}
+    }
+    let mut up = TcpStream::connect(upstream).await?;
+    up.write_all(&with_connection_close(&request)).await?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response).await?;
+    conn.write_all(&response).await?;
+    conn.shutdown().await
+}
+
+/// The request head and its body (by Content-Length).
+async fn read_request(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let n = conn.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(buf);
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The request with `Connection: close`, so the upstream ends the response by closing.
+fn with_connection_close(request: &[u8]) -> Vec<u8> {
+    let Some(end) = find(request, b"\r\n\r\n") else {
+        return request.to_vec();
+    };
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut out: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(str::to_owned)
+        .collect();
+    out.push("Connection: close".into());
+    let mut bytes = (out.join("\r\n") + "\r\n\r\n").into_bytes();
+    bytes.extend_from_slice(&request[end + 4..]);
+    bytes
+}
+
+/// The service a signed request is for, from its credential scope
+/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
+pub fn service_of(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// What each service answers when it throttles, in its own protocol.
+pub fn throttling_response(request: &[u8]) -> Vec<u8> {
+    let xml = |code: &str| {
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+        )
+    };
+    let (status, content_type, extra, body) = match service_of(request).as_str() {
+        "sqs" => (
+            "400 Bad Request",
+            "application/x-amz-json-1.0",
+            "x-amzn-query-error: AWS.SimpleQueueService.RequestThrottled;Sender\r\n",
+            r#"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Rate exceeded"}"#.to_owned(),
+        ),
+        "dynamodb" => (
+            "400 Bad Request",
+            "application/x-amz-json-1.0",
+            "",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_owned(),
+        ),
+        "ecr" => (
+            "400 Bad Request",
+            "application/x-amz-json-1.1",
+            "",
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
+        ),
+        "s3" => (
+            "503 Slow Down",
+            "application/xml",
+            "",
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".to_owned(),
+        ),
+        "sns" => ("400 Bad Request", "text/xml", "", xml("Throttled")),
+        _ => ("400 Bad Request", "text/xml", "", xml("Throttling")),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_comes_from_the_credential_scope() {
+        let req = b"POST / HTTP/1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/sns/aws4_request, SignedHeaders=host\r\n\r\n";
+        assert_eq!(service_of(req), "sns");
+        let resp = String::from_utf8(throttling_response(req)).unwrap();
+        assert!(resp.contains("<Code>Throttled</Code>"), "{resp}");
+    }
+}
