@@ -1,7 +1,8 @@
 //! A fault proxy on loopback between the operator and moto: it passes requests through, or
 //! refuses connections (an outage), answers a share of them with each service's own throttling
 //! error, delays them, or holds them without answering (a hang). One connection per request, so
-//! every request meets the fault in force when it arrives.
+//! every request meets the fault in force when it arrives. The proxies run on the test's tokio
+//! runtime: tests that use them need a multi-threaded one, as starting an operator blocks a thread.
 
 use std::{
     sync::{
@@ -243,5 +244,123 @@ mod tests {
         assert_eq!(service_of(req), "sns");
         let resp = String::from_utf8(throttling_response(req)).unwrap();
         assert!(resp.contains("<Code>Throttled</Code>"), "{resp}");
+    }
+}
+
+/// A TCP proxy on loopback (TLS passes through untouched) that can cut every connection and
+/// refuse new ones, as a dropped API server connection or a network partition would.
+pub struct TcpCut {
+    pub addr: std::net::SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TcpCut {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.sever();
+    }
+}
+
+impl TcpCut {
+    pub async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let task = tokio::spawn({
+            let (cut, open) = (cut.clone(), open.clone());
+            async move {
+                while let Ok((mut conn, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        drop(conn);
+                        continue;
+                    }
+                    let pipe = tokio::spawn(async move {
+                        if let Ok(mut up) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                        }
+                    });
+                    let mut open = open.lock().unwrap();
+                    open.retain(|h| !h.is_finished());
+                    open.push(pipe.abort_handle());
+                }
+            }
+        });
+        Self {
+            addr,
+            cut,
+            open,
+            task,
+        }
+    }
+
+    /// Closes every open connection; with `refuse`, new ones are closed on arrival until
+    /// [`restore`](Self::restore).
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.sever();
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+
+    fn sever(&self) {
+        for h in self.open.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::*;
+
+    async fn echo() -> std::net::SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = c.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(addr: std::net::SocketAddr) -> bool {
+        let Ok(mut c) = TcpStream::connect(addr).await else {
+            return false;
+        };
+        if c.write_all(b"ping").await.is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 4];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), c.read_exact(&mut buf)).await,
+            Ok(Ok(_))
+        ) && &buf == b"ping"
+    }
+
+    #[tokio::test]
+    async fn a_cut_closes_and_refuses_until_restored() {
+        let proxy = TcpCut::start(echo().await).await;
+        assert!(round_trip(proxy.addr).await);
+        let mut open = TcpStream::connect(proxy.addr).await.unwrap();
+        open.write_all(b"x").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        proxy.cut();
+        assert!(!round_trip(proxy.addr).await, "passed while cut");
+        let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(2), open.read(&mut buf)).await;
+        assert!(matches!(n, Ok(Ok(1)) | Ok(Ok(0)) | Ok(Err(_))), "{n:?}");
+        proxy.restore();
+        for _ in 0..3 {
+            assert!(round_trip(proxy.addr).await, "refused after restore");
+        }
     }
 }

@@ -363,13 +363,15 @@ impl Operator {
     /// Waits until the process exits by itself; its status, or `None` after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Some(status);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        None
     }
 
     pub fn metrics(&self) -> String {
@@ -384,6 +386,10 @@ impl Operator {
         sum_aws_calls(&self.metrics(), access)
     }
 
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -391,6 +397,11 @@ impl Operator {
     /// Whether this process reconciles (holds the leader lease, or runs without election).
     pub fn is_leader(&self) -> bool {
         self.metrics().lines().any(|l| l.trim() == "aso_leader 1")
+    }
+
+    /// The whole log of the process so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn log_tail(&self) -> String {
@@ -408,6 +419,11 @@ impl Drop for Operator {
             eprintln!("--- operator log (last 60 lines) ---\n{}", self.log_tail());
         }
     }
+}
+
+/// The HTTP status of `path` on the operator's metrics port; `None` when it does not answer.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(status, _)| status)
 }
 
 /// Sums `aso_aws_calls_total` samples with the given access label ("read", "write") or

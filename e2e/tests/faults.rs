@@ -33,7 +33,7 @@ fn doc(kind: &str, name: &str, spec: &str) -> String {
 /// Half of all calls throttled for 30 s, with each service's own error, while a mixed set is
 /// created: nothing ends Terminal, everything is Ready soon after the storm, nothing is
 /// created twice, and the operator counted the throttling by service.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_storm_delays_but_never_fails_anything() {
     let env = env().await;
     install_crds(&env.kube).await;
@@ -174,7 +174,7 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
 /// AWS unreachable for 20 s (connections reset) while queues are created: they say why they
 /// are not Ready, the operator's request rate stays bounded, and all are Ready within 60 s of
 /// the endpoint's return.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_reported_bounded_and_recovered_from() {
     let env = env().await;
     install_crds(&env.kube).await;

@@ -133,3 +133,12 @@ Events. Namespaces (get, for the deletion-policy annotation) and Leases are gran
 {{- printf "%s,kube=warn,aws=warn" $level }}
 {{- end }}
 {{- end }}
+
+{{/* awsCalls.rateLimits as --aws-rate-limit takes it: sns=10/20,sqs=50 */}}
+{{- define "aso.rateLimits" -}}
+{{- $pairs := list -}}
+{{- range $service, $rate := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $service $rate) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -24,7 +24,7 @@ pub struct CoreArgs {
     pub aws_endpoint_url: Option<String>,
 
     /// Client-side limit on AWS calls per service, `<service>=<per second>[/<burst>]`
-    /// (comma-separated), over the defaults sqs=100/200, sns=20/40, dynamodb=20/40, s3=50/100,
+    /// (comma-separated), over the defaults sqs=100/200, sns=30/60, dynamodb=20/40, s3=50/100,
     /// ecr=10/20, sts=10/10.
     #[arg(long, env = "ASO_AWS_RATE_LIMITS", value_delimiter = ',')]
     pub aws_rate_limit: Vec<ServiceRate>,
@@ -82,6 +82,11 @@ pub struct CoreArgs {
 
     #[arg(long, env = "ASO_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+
+    /// How long a watch may fail to reconnect to the API server before /healthz fails and the
+    /// process exits (its Deployment restarts it with fresh connections).
+    #[arg(long, env = "ASO_WATCH_FAILURE_DEADLINE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub watch_failure_deadline: Duration,
 
     /// With several replicas, only the holder of a Kubernetes Lease reconciles.
     #[arg(long, env = "ASO_LEADER_ELECTION")]

@@ -33,12 +33,13 @@ impl Rate {
     }
 }
 
-/// Defaults well under AWS's published quotas, which every tool in the account shares: SNS
-/// ListSubscriptionsByTopic 30/s (Subscribe 100/s), DynamoDB's control plane, ECR's 20/s on
-/// most repository APIs, STS; SQS and S3 bucket APIs allow far more.
+/// Defaults under AWS's published quotas, which every tool in the account shares: SNS at the
+/// lowest quota of the calls it makes (ListSubscriptionsByTopic 30/s; Subscribe and the topic
+/// and subscription attribute calls allow 100/s), DynamoDB's control plane, ECR's 20/s on most
+/// repository APIs, STS; SQS and S3 bucket APIs allow far more.
 pub const DEFAULT_RATES: &[(&str, Rate)] = &[
     ("sqs", Rate::new(100, 200)),
-    ("sns", Rate::new(20, 40)),
+    ("sns", Rate::new(30, 60)),
     ("dynamodb", Rate::new(20, 40)),
     ("s3", Rate::new(50, 100)),
     ("ecr", Rate::new(10, 20)),
@@ -56,7 +57,7 @@ impl FromStr for ServiceRate {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let usage =
-            || format!("{s:?}: expected <service>=<calls per second>[/<burst>], e.g. sns=20/40");
+            || format!("{s:?}: expected <service>=<calls per second>[/<burst>], e.g. sns=30/60");
         let (service, rate) = s.split_once('=').ok_or_else(usage)?;
         let (per_second, burst) = match rate.split_once('/') {
             Some((r, b)) => (r.trim().parse::<u32>(), b.trim().parse::<u32>()),

@@ -12,7 +12,7 @@ use crate::{
     metrics::Metrics,
     reconciler::{self, Settings},
     resource::AwsResource,
-    server::{self, Readiness},
+    server::{self, Health},
     telemetry,
 };
 
@@ -24,6 +24,8 @@ pub enum StartError {
     LeaderElection(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader election lease; stopping so that only the new leader reconciles")]
     LostLeadership,
+    #[error("the {0} watch has failed for {1:?}; exiting so that a restart reconnects")]
+    Wedged(String, std::time::Duration),
     #[error("metrics endpoint: {0}")]
     Server(#[from] std::io::Error),
 }
@@ -34,7 +36,7 @@ pub struct Operator {
     aws: AwsClients,
     settings: Settings,
     metrics: Metrics,
-    ready: Readiness,
+    ready: Health,
     args: CoreArgs,
 }
 
@@ -56,7 +58,7 @@ impl Operator {
             aws,
             settings,
             metrics,
-            ready: Readiness::default(),
+            ready: Health::default(),
             args,
         })
     }
@@ -81,12 +83,15 @@ impl Operator {
             self.args.metrics_addr,
             self.metrics.clone(),
             self.ready.clone(),
+            self.args.watch_failure_deadline,
         );
+        let wedged = server::wedged(self.ready.clone(), self.args.watch_failure_deadline);
         if !self.args.leader_election {
             self.metrics.set_leader(true);
             return tokio::select! {
                 result = server => Ok(result?),
                 _ = join_all(controllers) => Ok(()),
+                (watch, failing) = wedged => Err(StartError::Wedged(watch, failing)),
             };
         }
         let (mut leader, lease) = self.elect().await?;
@@ -102,6 +107,7 @@ impl Operator {
             result = server => Ok(result?),
             _ = join_all(controllers) => Ok(()),
             _ = leader.wait_for(|is_leader| !*is_leader) => Err(StartError::LostLeadership),
+            (watch, failing) = wedged => Err(StartError::Wedged(watch, failing)),
         };
         // Closing the channel makes the lease task release the Lease, so a standby takes over
         // at once instead of after the lease duration.

@@ -3,45 +3,93 @@
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 
 use crate::metrics::Metrics;
 
-/// Ready once every controller started has filled its watch caches.
+/// Ready once every watch started has listed once; alive while no watch has been failing for
+/// longer than the deadline (a watch that cannot reconnect leaves its controller blind).
 #[derive(Clone, Default, Debug)]
-pub struct Readiness(Arc<AtomicUsize>);
+pub struct Health {
+    pending: Arc<AtomicUsize>,
+    /// Per watch: since when it has been failing, if it is.
+    watches: Arc<Mutex<Vec<(String, Option<Instant>)>>>,
+}
 
-impl Readiness {
-    /// One more controller must sync before the process is ready.
-    pub fn expect(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+impl Health {
+    /// One more watch must list before the process is ready; returns its index for
+    /// [`watch_ok`](Self::watch_ok) and [`watch_failed`](Self::watch_failed).
+    pub fn expect(&self, name: &str) -> usize {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let mut watches = self.watches.lock().expect("poisoned");
+        watches.push((name.to_owned(), None));
+        watches.len() - 1
     }
     pub fn mark_synced(&self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.pending.fetch_sub(1, Ordering::SeqCst);
     }
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst) == 0
+        self.pending.load(Ordering::SeqCst) == 0
+    }
+    pub fn watch_ok(&self, watch: usize) {
+        if let Some(w) = self.watches.lock().expect("poisoned").get_mut(watch) {
+            w.1 = None;
+        }
+    }
+    pub fn watch_failed(&self, watch: usize) {
+        if let Some(w) = self.watches.lock().expect("poisoned").get_mut(watch) {
+            w.1.get_or_insert_with(Instant::now);
+        }
+    }
+    /// The first watch failing for longer than `deadline`, and for how long.
+    pub fn wedged(&self, deadline: Duration) -> Option<(String, Duration)> {
+        self.watches
+            .lock()
+            .expect("poisoned")
+            .iter()
+            .find_map(|(name, since)| {
+                let failing = (*since)?.elapsed();
+                (failing > deadline).then(|| (name.clone(), failing))
+            })
     }
 }
 
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,
-    ready: Readiness,
+    ready: Health,
+    deadline: Duration,
 }
 
-pub async fn serve(addr: SocketAddr, metrics: Metrics, ready: Readiness) -> std::io::Result<()> {
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Metrics,
+    ready: Health,
+    deadline: Duration,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route(
             "/metrics",
             get(|State(s): State<AppState>| async move { s.metrics.encode() }),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(|State(s): State<AppState>| async move {
+                match s.ready.wedged(s.deadline) {
+                    None => (StatusCode::OK, "ok".to_owned()),
+                    Some((watch, failing)) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the {watch} watch has failed for {} s", failing.as_secs()),
+                    ),
+                }
+            }),
+        )
         .route(
             "/readyz",
             get(|State(s): State<AppState>| async move {
@@ -52,8 +100,55 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics, ready: Readiness) -> std:
                 }
             }),
         )
-        .with_state(AppState { metrics, ready });
+        .with_state(AppState {
+            metrics,
+            ready,
+            deadline,
+        });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
     axum::serve(listener, app).await
+}
+
+/// Resolves once a watch has been failing for longer than `deadline`: the process then exits
+/// so that its Deployment restarts it with fresh connections, rather than run blind.
+pub async fn wedged(health: Health, deadline: Duration) -> (String, Duration) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1).min(deadline)).await;
+        if let Some(found) = health.wedged(deadline) {
+            return found;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_failing_past_the_deadline_is_wedged_until_it_recovers() {
+        let health = Health::default();
+        let a = health.expect("SQSQueue");
+        let b = health.expect("ConfigMap");
+        assert!(!health.is_ready());
+        health.mark_synced();
+        health.mark_synced();
+        assert!(health.is_ready());
+        health.watch_failed(b);
+        assert_eq!(
+            health.wedged(Duration::from_secs(60)),
+            None,
+            "failing, not for long"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            health.wedged(Duration::from_millis(10)).map(|w| w.0),
+            Some("ConfigMap".into())
+        );
+        health.watch_failed(b); // still failing: the start stays
+        health.watch_ok(a);
+        assert!(health.wedged(Duration::from_millis(10)).is_some());
+        health.watch_ok(b);
+        assert_eq!(health.wedged(Duration::from_millis(10)), None);
+    }
 }

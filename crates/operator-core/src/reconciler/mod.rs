@@ -120,7 +120,7 @@ pub async fn run<K: AwsResource>(
     aws: &AwsClients,
     settings: Settings,
     metrics: Metrics,
-    ready: server::Readiness,
+    ready: server::Health,
 ) {
     let kind = K::kind(&()).into_owned();
     let (resources, config_maps): (Api<K>, Api<ConfigMap>) = match &settings.watch_namespace {
@@ -142,7 +142,7 @@ pub async fn run<K: AwsResource>(
             move |event| cache_view(event, &memo, &gate)
         }),
     )
-    .inspect(listed(&ready))
+    .inspect(tracked(&ready, &kind))
     .default_backoff();
     // Changes go through the gate; only watch errors reach the controller this way.
     let trigger = triggers::changed(trigger, worth_reconciling::<K>).filter_map({
@@ -178,7 +178,7 @@ pub async fn run<K: AwsResource>(
                 }
             }
         })
-        .inspect(listed(&ready))
+        .inspect(tracked(&ready, &format!("{kind} outputs ConfigMap")))
         .default_backoff()
         .filter_map(|event| {
             future::ready(match event {
@@ -199,7 +199,9 @@ pub async fn run<K: AwsResource>(
             None => Api::all_with(kube.clone(), &ar),
         };
         let index = references::RefIndex::default();
-        let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        let stream = watcher(api, watcher::Config::default().any_semantic())
+            .inspect(tracked(&ready, &format!("{kind} -> {}", ref_kind.kind)))
+            .default_backoff();
         ref_triggers.push((*ref_kind, ar, references::changes(stream, index.clone())));
         ref_indexes.insert(ref_kind.kind, index);
     }
@@ -253,19 +255,25 @@ pub async fn run<K: AwsResource>(
         .await;
 }
 
-/// Counts a watch towards readiness until its first complete list. (Polling the store's
-/// `wait_until_ready` from a second task would steal the controller's wake-up.)
-fn listed<K>(
-    ready: &server::Readiness,
+/// Counts a watch towards readiness until its first complete list, and towards liveness while
+/// it fails to reconnect. (Polling the store's `wait_until_ready` from a second task would
+/// steal the controller's wake-up.)
+fn tracked<K>(
+    health: &server::Health,
+    name: &str,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
-    ready.expect();
-    let ready = ready.clone();
+    let watch = health.expect(name);
+    let health = health.clone();
     let mut pending = true;
-    move |event| {
-        if pending && matches!(event, Ok(watcher::Event::InitDone)) {
-            pending = false;
-            ready.mark_synced();
+    move |event| match event {
+        Ok(event) => {
+            health.watch_ok(watch);
+            if pending && matches!(event, watcher::Event::InitDone) {
+                pending = false;
+                health.mark_synced();
+            }
         }
+        Err(_) => health.watch_failed(watch),
     }
 }
 
