@@ -140,13 +140,7 @@ mod tests {
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::ConfigMap;
 
-    fn cm(name: &str, uid: &str, generation: &str) -> ConfigMap {
-        let mut cm = ConfigMap::default();
-        cm.metadata.name = Some(name.into());
-        cm.metadata.uid = Some(uid.into());
-        cm.metadata.resource_version = Some(generation.into());
-        cm
-    }
+    use crate::triggers::test_objects::cm;
 
     #[tokio::test]
     async fn the_gate_hands_over_at_most_its_limit_and_the_rest_in_order() {

@@ -117,15 +117,9 @@ mod tests {
     use super::*;
 
     use k8s_openapi::api::core::v1::ConfigMap;
-    use kube::runtime::watcher;
 
-    fn cm(name: &str, uid: &str, generation: &str) -> ConfigMap {
-        let mut cm = ConfigMap::default();
-        cm.metadata.name = Some(name.into());
-        cm.metadata.uid = Some(uid.into());
-        cm.metadata.resource_version = Some(generation.into());
-        cm
-    }
+    use crate::triggers::test_objects::cm;
+    use kube::runtime::watcher;
 
     #[tokio::test]
     async fn the_resync_clock_emits_resources_a_period_after_their_last_reconcile() {

@@ -69,6 +69,21 @@ where
     })
 }
 
+/// Objects for the tests of the modules that key by identity.
+#[cfg(test)]
+pub(crate) mod test_objects {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    /// A ConfigMap with this name, uid and resource version.
+    pub fn cm(name: &str, uid: &str, generation: &str) -> ConfigMap {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some(name.into());
+        cm.metadata.uid = Some(uid.into());
+        cm.metadata.resource_version = Some(generation.into());
+        cm
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,13 +91,7 @@ mod tests {
     use futures::stream;
     use k8s_openapi::api::core::v1::ConfigMap;
 
-    fn cm(name: &str, uid: &str, generation: &str) -> ConfigMap {
-        let mut cm = ConfigMap::default();
-        cm.metadata.name = Some(name.into());
-        cm.metadata.uid = Some(uid.into());
-        cm.metadata.resource_version = Some(generation.into());
-        cm
-    }
+    use super::test_objects::cm;
 
     fn version(cm: &ConfigMap) -> u64 {
         hash_of(&cm.metadata.resource_version)
