@@ -37,16 +37,7 @@ where
         + Serialize
         + Debug,
 {
-    let mut doomed = Operator::start_env(ns, &[("ASO_TEST_ABORT_AFTER", operation)]);
-    let (ok, err) = kubectl_apply(ns, manifest);
-    assert!(ok, "kubectl apply failed: {err}");
-    let exit = doomed.wait_exit(Duration::from_secs(60));
-    assert!(
-        exit.is_some_and(|s| !s.success()),
-        "the operator did not abort after {operation}: {exit:?}\n{}",
-        doomed.log_tail()
-    );
-    drop(doomed);
+    abort_after(ns, manifest, operation);
     let op = Operator::start(ns, &[]);
     let resources = Resources::<K>::new(&env.kube, ns);
     let obj = resources.wait_ready(name).await;
@@ -221,6 +212,7 @@ async fn a_repository_created_just_before_a_crash_is_recovered() {
 }
 
 /// Starts an operator that aborts after `operation`, applies `manifest` and waits for the abort.
+/// The doomed operator is gone when this returns.
 fn abort_after(ns: &str, manifest: &str, operation: &str) {
     let mut doomed = Operator::start_env(ns, &[("ASO_TEST_ABORT_AFTER", operation)]);
     let (ok, err) = kubectl_apply(ns, manifest);
