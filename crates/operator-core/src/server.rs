@@ -18,9 +18,11 @@ use crate::metrics::Metrics;
 #[derive(Clone, Default, Debug)]
 pub struct Health {
     pending: Arc<AtomicUsize>,
-    /// Per watch: since when it has been failing, if it is.
-    watches: Arc<Mutex<Vec<(String, Option<Instant>)>>>,
+    watches: Arc<Mutex<Vec<Watch>>>,
 }
+
+/// A watch's name, and since when it has been failing, if it is.
+type Watch = (String, Option<Instant>);
 
 impl Health {
     /// One more watch must list before the process is ready; returns its index for
