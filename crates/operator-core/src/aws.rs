@@ -1,6 +1,11 @@
 //! AWS SDK configuration shared by every service client, and the interceptor that counts calls.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use aws_config::sts::AssumeRoleProvider;
 
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_smithy_runtime_api::{
@@ -12,15 +17,20 @@ use aws_smithy_runtime_api::{
     },
 };
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_types::SdkConfig;
+use aws_types::{
+    SdkConfig,
+    sdk_config::{SharedCredentialsProvider, SharedHttpClient},
+};
 
 use crate::{
     cli::{CoreArgs, RetryMode},
-    limits::{self, Limited},
+    limits::{self, Bucket, Limited, Rate, Scope},
     metrics::Metrics,
+    placement::Placement,
 };
 
-/// The shared SDK configuration plus the call-counting interceptor each client must carry.
+/// One placement's SDK configuration (region, credentials), each service behind its own rate
+/// limiter, and the call-counting interceptor each client must carry.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     config: SdkConfig,
@@ -32,6 +42,88 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
+    /// The SDK configuration for one service (`sqs`, `sns`, ...): its call limit applied. A
+    /// service without a limit gets the shared configuration.
+    pub fn config_for(&self, service: &str) -> &SdkConfig {
+        self.services.get(service).unwrap_or(&self.config)
+    }
+
+    /// The ARN of a resource of `service` in this region and account, e.g.
+    /// `arn:aws:sns:us-east-1:123456789012:orders`; `None` when the account is unknown.
+    pub fn arn(&self, service: &str, resource: &str) -> Option<String> {
+        let region = self.region();
+        let partition = match region.as_str() {
+            r if r.starts_with("cn-") => "aws-cn",
+            r if r.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
+        };
+        Some(format!(
+            "arn:{partition}:{service}:{region}:{}:{resource}",
+            self.account_id.as_ref()?
+        ))
+    }
+
+    pub fn region(&self) -> String {
+        self.config
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// `config` with a token bucket per service: AWS's quotas apply per account and region.
+    fn limited(config: SdkConfig, account_id: Option<String>, shared: &Limits) -> Self {
+        let region = config.region().map(ToString::to_string).unwrap_or_default();
+        let mut buckets = BTreeMap::new();
+        let services = shared
+            .rates
+            .iter()
+            .map(|(service, rate)| {
+                let scope = Scope {
+                    service: service.clone(),
+                    region: region.clone(),
+                    account: account_id.clone().unwrap_or_default(),
+                };
+                let bucket = Bucket::new(scope, *rate, shared.metrics.clone());
+                buckets.insert(service.clone(), bucket.clone());
+                let limited = Limited::new(shared.http.clone(), bucket);
+                let config = config.to_builder().http_client(limited).build();
+                (service.clone(), config)
+            })
+            .collect();
+        Self {
+            config,
+            services,
+            calls: CallMetrics {
+                metrics: shared.metrics.clone(),
+                buckets: Arc::new(buckets),
+            },
+            account_id,
+        }
+    }
+}
+
+/// What every placement's clients share: the HTTP client and the configured rates.
+#[derive(Debug)]
+struct Limits {
+    http: SharedHttpClient,
+    rates: BTreeMap<String, Rate>,
+    metrics: Metrics,
+}
+
+/// The clients of every placement resources ask for: the operator's own (its region and
+/// identity) from the start, any other made on first use and kept.
+#[derive(Clone, Debug)]
+pub struct AwsPlacements(Arc<Placements>);
+
+#[derive(Debug)]
+struct Placements {
+    own: AwsClients,
+    default: Placement,
+    limits: Limits,
+    made: tokio::sync::Mutex<HashMap<Placement, AwsClients>>,
+}
+
+impl AwsPlacements {
     /// Loads credentials through the SDK's default chain: environment, profile, web identity
     /// (IRSA), EKS Pod Identity, instance metadata; with the flags' retries, timeouts and
     /// call limits.
@@ -67,53 +159,69 @@ impl AwsClients {
                 ))
                 .build_https()
         });
-        let services = limits::rates(&args.aws_rate_limit)
-            .into_iter()
-            .map(|(service, rate)| {
-                let name: &'static str = Box::leak(service.clone().into_boxed_str());
-                let limited = Limited::new(http.clone(), name, rate, metrics.clone());
-                let config = config.to_builder().http_client(limited).build();
-                (service, config)
-            })
-            .collect();
-        let calls = CallMetrics(metrics);
-        let mut clients = Self {
-            config,
-            services,
-            calls,
-            account_id: None,
+        let limits = Limits {
+            http,
+            rates: limits::rates(&args.aws_rate_limit),
+            metrics: metrics.clone(),
         };
-        let account_id = caller_account(clients.config_for("sts"), &clients.calls).await;
-        clients.account_id = account_id;
+        // One call before the buckets exist, which are per account.
+        let account_id = caller_account(&config, &CallMetrics::counting(metrics)).await;
+        let own = AwsClients::limited(config, account_id, &limits);
+        let default = Placement {
+            region: own.region(),
+            role_arn: None,
+        };
+        Self(Arc::new(Placements {
+            own,
+            default,
+            limits,
+            made: tokio::sync::Mutex::default(),
+        }))
+    }
+
+    /// The operator's own region and identity.
+    pub fn own(&self) -> &AwsClients {
+        &self.0.own
+    }
+
+    pub fn default_placement(&self) -> &Placement {
+        &self.0.default
+    }
+
+    /// The account a placement's calls land in; `None` when STS could not tell at start.
+    pub fn account_of(&self, placement: &Placement) -> Option<String> {
+        match placement.role_account() {
+            Some(account) => Some(account.to_owned()),
+            None => self.0.own.account_id.clone(),
+        }
+    }
+
+    /// The clients for `placement`: a role's credentials come from STS AssumeRole with the
+    /// operator's own (web identity on EKS, ...), are cached, and refreshed before they expire.
+    pub async fn clients(&self, placement: &Placement) -> AwsClients {
+        if placement == &self.0.default {
+            return self.0.own.clone();
+        }
+        let mut made = self.0.made.lock().await;
+        if let Some(clients) = made.get(placement) {
+            return clients.clone();
+        }
+        let region = Region::new(placement.region.clone());
+        let mut config = self.0.own.config.to_builder().region(region.clone());
+        if let Some(role) = &placement.role_arn {
+            let provider = AssumeRoleProvider::builder(role.clone())
+                .session_name(crate::MANAGER)
+                .region(region)
+                .configure(self.0.own.config_for("sts"))
+                .build()
+                .await;
+            config = config.credentials_provider(SharedCredentialsProvider::new(provider));
+        }
+        tracing::info!(region = %placement.region, role = ?placement.role_arn, "AWS clients for a new placement");
+        let clients =
+            AwsClients::limited(config.build(), self.account_of(placement), &self.0.limits);
+        made.insert(placement.clone(), clients.clone());
         clients
-    }
-
-    /// The SDK configuration for one service (`sqs`, `sns`, ...): its call limit applied. A
-    /// service without a limit gets the shared configuration.
-    pub fn config_for(&self, service: &str) -> &SdkConfig {
-        self.services.get(service).unwrap_or(&self.config)
-    }
-
-    /// The ARN of a resource of `service` in this region and account, e.g.
-    /// `arn:aws:sns:us-east-1:123456789012:orders`; `None` when the account is unknown.
-    pub fn arn(&self, service: &str, resource: &str) -> Option<String> {
-        let region = self.region();
-        let partition = match region.as_str() {
-            r if r.starts_with("cn-") => "aws-cn",
-            r if r.starts_with("us-gov-") => "aws-us-gov",
-            _ => "aws",
-        };
-        Some(format!(
-            "arn:{partition}:{service}:{region}:{}:{resource}",
-            self.account_id.as_ref()?
-        ))
-    }
-
-    pub fn region(&self) -> String {
-        self.config
-            .region()
-            .map(ToString::to_string)
-            .unwrap_or_default()
     }
 }
 
@@ -138,9 +246,23 @@ async fn caller_account(config: &SdkConfig, calls: &CallMetrics) -> Option<Strin
     }
 }
 
-/// Counts every AWS call by service, operation, access (read or write) and outcome.
+/// Counts every AWS call by service, operation, access (read or write) and outcome, and tells
+/// the placement's bucket of each throttled attempt.
 #[derive(Clone, Debug)]
-pub struct CallMetrics(Metrics);
+pub struct CallMetrics {
+    metrics: Metrics,
+    buckets: Arc<BTreeMap<String, Arc<Bucket>>>,
+}
+
+impl CallMetrics {
+    /// Counts calls, with no bucket to tell.
+    fn counting(metrics: Metrics) -> Self {
+        Self {
+            metrics,
+            buckets: Arc::default(),
+        }
+    }
+}
 
 impl Intercept for CallMetrics {
     fn name(&self) -> &'static str {
@@ -180,7 +302,10 @@ impl Intercept for CallMetrics {
             .iter()
             .any(|needle| body.contains(needle));
         if throttled && let Some(meta) = cfg.load::<Metadata>() {
-            self.0.aws_throttled(meta.service(), meta.name());
+            self.metrics.aws_throttled(meta.service(), meta.name());
+            if let Some(bucket) = self.buckets.get(&meta.service().to_ascii_lowercase()) {
+                bucket.throttled();
+            }
         }
         Ok(())
     }
@@ -193,7 +318,7 @@ impl Intercept for CallMetrics {
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
             let ok = matches!(context.output_or_error(), Some(Ok(_)));
-            self.0.aws_call(meta.service(), meta.name(), ok);
+            self.metrics.aws_call(meta.service(), meta.name(), ok);
             if ok {
                 crash_point(meta.name());
             }

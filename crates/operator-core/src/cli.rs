@@ -58,6 +58,11 @@ pub struct CoreArgs {
     #[arg(long, env = "ASO_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
 
+    /// Let a resource refer to another namespace's (`namespace/name`); off, such a reference
+    /// is refused with a condition saying so.
+    #[arg(long, env = "ASO_ALLOW_CROSS_NAMESPACE_REFERENCES")]
+    pub allow_cross_namespace_references: bool,
+
     /// How often every resource is compared with AWS to correct drift (e.g. 30s, 10m).
     #[arg(long, env = "ASO_RESYNC_PERIOD", default_value = "10m", value_parser = humantime::parse_duration)]
     pub resync_period: Duration,

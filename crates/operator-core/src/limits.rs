@@ -1,9 +1,18 @@
 //! Client-side limits on AWS calls, so that the operator cannot throttle a whole account: a
-//! token bucket per service (calls per second and a burst) in front of every attempt, under
-//! the SDK's adaptive retry mode, which lowers the rate further while AWS answers with
-//! throttling errors and raises it again as they stop.
+//! token bucket per service, account and region (calls per second and a burst) in front of
+//! every attempt, whose rate drops while AWS answers with throttling errors and climbs back as
+//! they stop.
 
-use std::{collections::BTreeMap, fmt, num::NonZeroU32, str::FromStr, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    num::NonZeroU32,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::time::Instant;
 
 use aws_smithy_runtime_api::client::{
     http::{
@@ -92,6 +101,14 @@ pub fn rates(overrides: &[ServiceRate]) -> BTreeMap<String, Rate> {
     rates
 }
 
+/// Where a bucket's quota applies: AWS counts calls per service, account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub service: String,
+    pub region: String,
+    pub account: String,
+}
+
 /// The SDK's HTTP client with a service's token bucket in front of every attempt.
 #[derive(Clone)]
 pub struct Limited {
@@ -99,37 +116,116 @@ pub struct Limited {
     bucket: Arc<Bucket>,
 }
 
-struct Bucket {
-    service: &'static str,
-    limiter: DefaultDirectRateLimiter,
+/// A token bucket whose rate halves (at most once a second) when AWS answers with a throttling
+/// error, and climbs back by a tenth of the configured rate each second after, as TCP's
+/// congestion window does: the operator backs off an account other tools also call.
+pub struct Bucket {
+    scope: Scope,
+    base: Rate,
+    state: Mutex<Adapted>,
     metrics: Metrics,
+}
+
+struct Adapted {
+    per_second: u32,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    last_cut: Option<Instant>,
+    recovering: bool,
+}
+
+/// How long after a cut the rate starts climbing again, and how often it climbs.
+const RECOVERY_STEP: Duration = Duration::from_secs(1);
+
+impl Bucket {
+    pub fn new(scope: Scope, base: Rate, metrics: Metrics) -> Arc<Self> {
+        metrics.set_aws_rate_limit(&scope, base.per_second.get());
+        Arc::new(Self {
+            scope,
+            base,
+            state: Mutex::new(Adapted {
+                per_second: base.per_second.get(),
+                limiter: Arc::new(RateLimiter::direct(quota(base.per_second, base.burst))),
+                last_cut: None,
+                recovering: false,
+            }),
+            metrics,
+        })
+    }
+
+    /// The calls per second let through now.
+    pub fn per_second(&self) -> u32 {
+        self.state.lock().expect("poisoned").per_second
+    }
+
+    fn limiter(&self) -> Arc<DefaultDirectRateLimiter> {
+        self.state.lock().expect("poisoned").limiter.clone()
+    }
+
+    /// AWS answered a call with a throttling error: halve the rate, then recover it.
+    pub fn throttled(self: &Arc<Self>) {
+        let mut state = self.state.lock().expect("poisoned");
+        let now = Instant::now();
+        if state.last_cut.is_some_and(|t| now - t < RECOVERY_STEP) {
+            return;
+        }
+        state.last_cut = Some(now);
+        let halved = (state.per_second / 2).max(1);
+        self.set(&mut state, halved);
+        if !std::mem::replace(&mut state.recovering, true) {
+            let bucket = self.clone();
+            tokio::spawn(async move { bucket.recover().await });
+        }
+    }
+
+    async fn recover(self: Arc<Self>) {
+        let step = (self.base.per_second.get() / 10).max(1);
+        loop {
+            tokio::time::sleep(RECOVERY_STEP).await;
+            let mut state = self.state.lock().expect("poisoned");
+            if state.last_cut.is_some_and(|t| t.elapsed() < RECOVERY_STEP) {
+                continue;
+            }
+            let raised = (state.per_second + step).min(self.base.per_second.get());
+            self.set(&mut state, raised);
+            if raised == self.base.per_second.get() {
+                state.recovering = false;
+                return;
+            }
+        }
+    }
+
+    fn set(&self, state: &mut Adapted, per_second: u32) {
+        if state.per_second == per_second {
+            return;
+        }
+        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+        // While reduced, no burst above the rate: the burst is what AWS just refused.
+        let burst = if rate == self.base.per_second {
+            self.base.burst
+        } else {
+            rate
+        };
+        state.per_second = per_second;
+        state.limiter = Arc::new(RateLimiter::direct(quota(rate, burst)));
+        self.metrics.set_aws_rate_limit(&self.scope, per_second);
+    }
+}
+
+fn quota(per_second: NonZeroU32, burst: NonZeroU32) -> Quota {
+    Quota::per_second(per_second).allow_burst(burst)
 }
 
 impl fmt::Debug for Limited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limited")
-            .field("service", &self.bucket.service)
+            .field("scope", &self.bucket.scope)
             .finish()
     }
 }
 
 impl Limited {
-    pub fn new(
-        inner: SharedHttpClient,
-        service: &'static str,
-        rate: Rate,
-        metrics: Metrics,
-    ) -> Self {
-        let quota = Quota::per_second(rate.per_second).allow_burst(rate.burst);
-        metrics.set_aws_rate_limit(service, rate.per_second.get());
-        Self {
-            inner,
-            bucket: Arc::new(Bucket {
-                service,
-                limiter: RateLimiter::direct(quota),
-                metrics,
-            }),
-        }
+    pub fn new(inner: SharedHttpClient, bucket: Arc<Bucket>) -> Self {
+        Self { inner, bucket }
     }
 }
 
@@ -154,7 +250,7 @@ struct LimitedConnector {
 
 impl fmt::Debug for Bucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.service)
+        write!(f, "{:?}", self.scope)
     }
 }
 
@@ -162,9 +258,10 @@ impl HttpConnector for LimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (inner, bucket) = (self.inner.clone(), self.bucket.clone());
         HttpConnectorFuture::new(async move {
-            if bucket.limiter.check().is_err() {
-                let _waiting = bucket.metrics.aws_call_waiting(bucket.service);
-                bucket.limiter.until_ready().await;
+            let limiter = bucket.limiter();
+            if limiter.check().is_err() {
+                let _waiting = bucket.metrics.aws_call_waiting(&bucket.scope);
+                limiter.until_ready().await;
             }
             inner.call(request).await
         })
@@ -213,5 +310,29 @@ mod tests {
             elapsed < std::time::Duration::from_millis(1500),
             "{elapsed:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_halves_the_rate_once_a_second_and_it_climbs_back() {
+        let scope = Scope {
+            service: "sqs".into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        };
+        let bucket = Bucket::new(scope, Rate::new(20, 40), Metrics::default());
+        bucket.throttled();
+        assert_eq!(bucket.per_second(), 10);
+        // A burst of throttled answers is one signal.
+        bucket.throttled();
+        assert_eq!(bucket.per_second(), 10);
+        // A second later it has climbed a step (12), and is halved again.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        bucket.throttled();
+        assert_eq!(bucket.per_second(), 6);
+        // Then a tenth of the configured rate per quiet second, up to it and no further.
+        tokio::time::sleep(Duration::from_millis(2050)).await;
+        assert_eq!(bucket.per_second(), 8);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(bucket.per_second(), 20);
     }
 }

@@ -35,6 +35,18 @@ pub struct AwsCallLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
     pub service: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl From<&crate::limits::Scope> for ServiceLabels {
+    fn from(scope: &crate::limits::Scope) -> Self {
+        Self {
+            service: scope.service.clone(),
+            region: scope.region.clone(),
+            account: scope.account.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,13 +96,13 @@ impl Default for Metrics {
         let aws_rate_limit = Family::<ServiceLabels, Gauge>::default();
         registry.register(
             "aws_rate_limit",
-            "Calls per second the client-side limiter lets through, by service",
+            "Calls per second the client-side limiter lets through now, by service, region and account",
             aws_rate_limit.clone(),
         );
         let aws_waiting = Family::<ServiceLabels, Gauge>::default();
         registry.register(
             "aws_calls_waiting",
-            "AWS call attempts waiting on the client-side limiter, by service",
+            "AWS call attempts waiting on the client-side limiter, by service, region and account",
             aws_waiting.clone(),
         );
         let aws_throttled = Family::<OperationLabels, Counter>::default();
@@ -140,22 +152,15 @@ impl Metrics {
             .inc();
     }
 
-    pub fn set_aws_rate_limit(&self, service: &str, per_second: u32) {
+    pub fn set_aws_rate_limit(&self, scope: &crate::limits::Scope, per_second: u32) {
         self.aws_rate_limit
-            .get_or_create(&ServiceLabels {
-                service: service.to_owned(),
-            })
+            .get_or_create(&scope.into())
             .set(i64::from(per_second));
     }
 
     /// Counts an attempt waiting on the limiter until the guard is dropped.
-    pub fn aws_call_waiting(&self, service: &str) -> WaitingGuard {
-        let gauge = self
-            .aws_waiting
-            .get_or_create(&ServiceLabels {
-                service: service.to_owned(),
-            })
-            .clone();
+    pub fn aws_call_waiting(&self, scope: &crate::limits::Scope) -> WaitingGuard {
+        let gauge = self.aws_waiting.get_or_create(&scope.into()).clone();
         gauge.inc();
         WaitingGuard(gauge)
     }

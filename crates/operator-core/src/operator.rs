@@ -7,9 +7,10 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 type LeaseTask = tokio::task::JoinHandle<kube_lease_manager::Result<LeaseManager>>;
 
 use crate::{
-    aws::AwsClients,
+    aws::AwsPlacements,
     cli::CoreArgs,
     metrics::Metrics,
+    namespaces::Namespaces,
     reconciler::{self, Settings},
     resource::AwsResource,
     server::{self, Health},
@@ -33,7 +34,8 @@ pub enum StartError {
 /// One Kubernetes client, one AWS configuration and one metrics registry for every controller.
 pub struct Operator {
     kube: kube::Client,
-    aws: AwsClients,
+    aws: AwsPlacements,
+    namespaces: Namespaces,
     settings: Settings,
     metrics: Metrics,
     ready: Health,
@@ -45,34 +47,41 @@ impl Operator {
         telemetry::init(args.log_format);
         let kube = kube::Client::try_default().await?;
         let metrics = Metrics::default();
-        let aws = AwsClients::load(&args, metrics.clone()).await;
+        let aws = AwsPlacements::load(&args, metrics.clone()).await;
+        let ready = Health::default();
+        let namespaces = Namespaces::watch(kube.clone(), args.watch_namespace.as_deref(), &ready);
         let settings = Settings {
             resync_period: args.resync_period,
             deletion_policy: args.deletion_policy,
             concurrency: args.concurrency,
             watch_namespace: args.watch_namespace.clone(),
+            allow_cross_namespace_references: args.allow_cross_namespace_references,
         };
-        tracing::info!(region = %aws.region(), endpoint = ?args.aws_endpoint_url, namespace = ?settings.watch_namespace, "operator starting");
+        tracing::info!(region = %aws.default_placement().region, account = ?aws.own().account_id, endpoint = ?args.aws_endpoint_url, namespace = ?settings.watch_namespace, "operator starting");
         Ok(Self {
             kube,
             aws,
+            namespaces,
             settings,
             metrics,
-            ready: Health::default(),
+            ready,
             args,
         })
     }
 
     /// The controller of kind `K`, to be passed to [`Operator::run`].
     pub fn controller<K: AwsResource>(&self) -> BoxFuture<'static, ()> {
-        let (kube, aws, settings, metrics, ready) = (
+        let (kube, aws, namespaces, settings, metrics, ready) = (
             self.kube.clone(),
             self.aws.clone(),
+            self.namespaces.clone(),
             self.settings.clone(),
             self.metrics.clone(),
             self.ready.clone(),
         );
-        Box::pin(async move { reconciler::run::<K>(kube, &aws, settings, metrics, ready).await })
+        Box::pin(async move {
+            reconciler::run::<K>(kube, &aws, namespaces, settings, metrics, ready).await
+        })
     }
 
     /// Serves /metrics, /healthz and /readyz while the controllers run; returns on SIGTERM/SIGINT.

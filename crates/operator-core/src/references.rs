@@ -1,6 +1,7 @@
-//! References between this operator's resources in one namespace (a subscription to a topic by
-//! name, a queue to its dead-letter queue): resolved from the watch cache, never by an API
-//! round-trip, and a resource waiting on one is woken when it changes.
+//! References between this operator's resources (a subscription to a topic by name, a queue to
+//! its dead-letter queue), in the referring resource's namespace or, when the operator allows
+//! it, another (`namespace/name`): resolved from the watch cache, never by an API round-trip,
+//! and a resource waiting on one is woken when it changes.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -37,7 +38,8 @@ impl RefKind {
     }
 }
 
-/// One resource referred to by name, in the referring resource's namespace.
+/// One resource referred to by name, in the referring resource's namespace, or by
+/// `namespace/name` in another.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Reference {
     pub kind: &'static str,
@@ -50,6 +52,11 @@ impl Reference {
             kind: kind.kind,
             name: name.into(),
         }
+    }
+
+    /// The namespace and name of the target, for a reference made from `namespace`.
+    pub fn target<'a>(&'a self, namespace: &'a str) -> (&'a str, &'a str) {
+        self.name.split_once('/').unwrap_or((namespace, &self.name))
     }
 }
 
@@ -194,27 +201,40 @@ fn entry(obj: &RefObject) -> Entry {
     }
 }
 
-/// Resolves every reference from the indexes, or says which one is missing or not Ready.
+/// Resolves every reference from the indexes, or says which one is missing or not Ready, or
+/// names another namespace when `cross_namespace` is not allowed.
 pub fn resolve(
     namespace: &str,
     references: &[Reference],
     indexes: &BTreeMap<&'static str, RefIndex>,
+    cross_namespace: bool,
 ) -> Result<Resolved, Unresolved> {
     let mut resolved = Resolved::default();
     for reference in references {
+        let (target_ns, name) = reference.target(namespace);
+        if target_ns != namespace && !cross_namespace {
+            return Err(Unresolved {
+                reason: "CrossNamespaceReference",
+                message: format!(
+                    "{} {:?} is in another namespace, and references across namespaces are \
+                     off (the operator's --allow-cross-namespace-references)",
+                    reference.kind, reference.name
+                ),
+            });
+        }
         let Some(index) = indexes.get(reference.kind) else {
             return Err(Unresolved {
                 reason: "ReferenceUnsupported",
                 message: format!("references to {} are not supported here", reference.kind),
             });
         };
-        match index.get(namespace, &reference.name) {
+        match index.get(target_ns, name) {
             None => {
                 return Err(Unresolved {
                     reason: "ReferenceNotFound",
                     message: format!(
-                        "{} {:?} does not exist in namespace {namespace}",
-                        reference.kind, reference.name
+                        "{} {name:?} does not exist in namespace {target_ns}",
+                        reference.kind
                     ),
                 });
             }
@@ -262,8 +282,7 @@ fn hashed(parts: impl std::hash::Hash) -> Key {
 
 /// Which resources refer to which target, so a target's change wakes exactly its dependents
 /// without scanning every resource. Filled as resources are reconciled; a stale entry costs at
-/// most one spurious reconcile. References never cross namespaces, so a dependent is kept by
-/// name alone, about 200 bytes per reference.
+/// most one spurious reconcile. About 200 bytes per reference.
 pub struct Dependents<K: kube::Resource<DynamicType = ()>> {
     index: std::sync::Mutex<DependentIndex>,
     _kind: std::marker::PhantomData<fn() -> K>,
@@ -271,17 +290,17 @@ pub struct Dependents<K: kube::Resource<DynamicType = ()>> {
 
 #[derive(Default)]
 struct DependentIndex {
-    /// Target -> names of the resources in its namespace that refer to it.
-    by_target: HashMap<Key, Vec<Box<str>>>,
+    /// Target -> the resources that refer to it, by namespace and name.
+    by_target: HashMap<Key, Vec<(Box<str>, Box<str>)>>,
     /// Dependent -> the targets it referred to when last reconciled.
     by_dependent: HashMap<Key, Box<[Key]>>,
 }
 
 impl DependentIndex {
-    fn unlink(&mut self, name: &str, targets: &[Key]) {
+    fn unlink(&mut self, namespace: &str, name: &str, targets: &[Key]) {
         for target in targets {
             if let Some(names) = self.by_target.get_mut(target) {
-                names.retain(|n| &**n != name);
+                names.retain(|(ns, n)| (&**ns, &**n) != (namespace, name));
                 if names.is_empty() {
                     self.by_target.remove(target);
                 }
@@ -305,19 +324,22 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
         let dependent = hashed((namespace, name));
         let targets: Box<[Key]> = references
             .iter()
-            .map(|r| hashed((namespace, r.kind, r.name.as_str())))
+            .map(|r| {
+                let (target_ns, target) = r.target(namespace);
+                hashed((target_ns, r.kind, target))
+            })
             .collect();
         let mut index = self.index.lock().expect("poisoned");
         if index.by_dependent.get(&dependent) == Some(&targets) {
             return;
         }
         if let Some(before) = index.by_dependent.remove(&dependent) {
-            index.unlink(name, &before);
+            index.unlink(namespace, name, &before);
         }
         for target in &targets {
             let names = index.by_target.entry(*target).or_default();
-            if !names.iter().any(|n| &**n == name) {
-                names.push(name.into());
+            if !names.iter().any(|(ns, n)| (&**ns, &**n) == (namespace, name)) {
+                names.push((namespace.into(), name.into()));
             }
         }
         index.by_dependent.insert(dependent, targets);
@@ -327,7 +349,7 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
         let (namespace, name) = namespace_and_name(obj);
         let mut index = self.index.lock().expect("poisoned");
         if let Some(before) = index.by_dependent.remove(&hashed((namespace, name))) {
-            index.unlink(name, &before);
+            index.unlink(namespace, name, &before);
         }
     }
 
@@ -339,7 +361,7 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
             .map(|names| {
                 names
                     .iter()
-                    .map(|n| ObjectRef::new(n).within(namespace))
+                    .map(|(ns, n)| ObjectRef::new(n).within(ns))
                     .collect()
             })
             .unwrap_or_default()
@@ -406,6 +428,12 @@ mod tests {
             vec![ObjectRef::from_obj(&sub)]
         );
         assert!(deps.of("other", "SNSTopic", "orders").is_empty());
+        // A dependent in another namespace is woken by its target's namespace and name.
+        let mut far = sub.clone();
+        far.metadata.namespace = Some("far".into());
+        deps.record(&far, &[Reference::new(&topic, "ns/orders")]);
+        assert!(deps.of("ns", "SNSTopic", "orders").contains(&ObjectRef::from_obj(&far)));
+        deps.forget(&far);
         let mut second = sub.clone();
         second.metadata.name = Some("second".into());
         deps.record(&second, &[Reference::new(&topic, "orders")]);
@@ -504,28 +532,39 @@ mod tests {
         assert!(!index.observe(&watcher::Event::InitDone));
         assert!(index.listed.is_done());
 
-        let resolved = resolve("ns", &topic("orders"), &indexes).unwrap();
+        let resolved = resolve("ns", &topic("orders"), &indexes, false).unwrap();
         assert_eq!(resolved.arn(&TOPIC, "orders"), Some("arn:x"));
         assert_eq!(
-            resolve("ns", &topic("other"), &indexes).unwrap_err().reason,
+            resolve("ns", &topic("other"), &indexes, false).unwrap_err().reason,
             "ReferenceNotFound"
         );
         assert_eq!(
-            resolve("elsewhere", &topic("orders"), &indexes)
+            resolve("elsewhere", &topic("orders"), &indexes, false)
                 .unwrap_err()
                 .reason,
             "ReferenceNotFound"
         );
+        // Another namespace's, by namespace/name, only when allowed.
+        assert_eq!(
+            resolve("elsewhere", &topic("ns/orders"), &indexes, false)
+                .unwrap_err()
+                .reason,
+            "CrossNamespaceReference"
+        );
+        let across = resolve("elsewhere", &topic("ns/orders"), &indexes, true).unwrap();
+        assert_eq!(across.arn(&TOPIC, "ns/orders"), Some("arn:x"));
+        // Naming one's own namespace is no crossing.
+        assert!(resolve("ns", &topic("ns/orders"), &indexes, false).is_ok());
         let not_ready = object(
             json!({"arn": "arn:x", "conditions": [{"type": "Ready", "status": "False", "reason": "Updating"}]}),
         );
         assert!(index.observe(&watcher::Event::Apply(not_ready)));
-        let err = resolve("ns", &topic("orders"), &indexes).unwrap_err();
+        let err = resolve("ns", &topic("orders"), &indexes, false).unwrap_err();
         assert_eq!(err.reason, "ReferenceNotReady");
         assert!(err.message.contains("Updating"), "{}", err.message);
         assert!(index.observe(&watcher::Event::Delete(ready)));
         assert_eq!(
-            resolve("ns", &topic("orders"), &indexes)
+            resolve("ns", &topic("orders"), &indexes, false)
                 .unwrap_err()
                 .reason,
             "ReferenceNotFound"

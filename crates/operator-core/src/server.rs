@@ -123,6 +123,28 @@ pub async fn wedged(health: Health, deadline: Duration) -> (String, Duration) {
     }
 }
 
+/// Counts a watch towards readiness until its first complete list, and towards liveness while
+/// it fails to reconnect. (Polling the store's `wait_until_ready` from a second task would
+/// steal the controller's wake-up.)
+pub fn tracked<K>(
+    health: &Health,
+    name: &str,
+) -> impl FnMut(&Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>) + use<K> {
+    let watch = health.expect(name);
+    let health = health.clone();
+    let mut pending = true;
+    move |event| match event {
+        Ok(event) => {
+            health.watch_ok(watch);
+            if pending && matches!(event, kube::runtime::watcher::Event::InitDone) {
+                pending = false;
+                health.mark_synced();
+            }
+        }
+        Err(_) => health.watch_failed(watch),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

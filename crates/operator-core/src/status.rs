@@ -28,6 +28,12 @@ pub struct ResourceStatus<F> {
     /// one this create made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_pending: Option<String>,
+    /// The AWS region the resource lives in, recorded when it is first placed; it cannot change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The AWS account the resource lives in (the namespace's role's, or the operator's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     #[serde(flatten)]
     pub fields: F,
 }

@@ -4,6 +4,7 @@
 //! `mod.rs` wires the watches and the controller; [`sync`] is one pass over one resource;
 //! [`report`] turns what it found into status, conditions and Events.
 
+mod place;
 mod report;
 mod sync;
 
@@ -30,17 +31,20 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
     MANAGER,
-    aws::AwsClients,
+    aws::AwsPlacements,
     conditions,
     errors::AwsError,
     gate::Gate,
     metrics::Metrics,
+    namespaces::Namespaces,
     outputs,
+    placement::Placement,
     policy::{self, DeletionPolicy},
     references::{self, RefObject},
     resource::AwsResource,
     resync::{self, LastReconciled},
-    server, triggers,
+    server::{self, tracked},
+    triggers,
 };
 
 pub const FINALIZER: &str = "service-operator.aws/finalizer";
@@ -64,6 +68,7 @@ pub struct Settings {
     pub deletion_policy: DeletionPolicy,
     pub concurrency: u16,
     pub watch_namespace: Option<String>,
+    pub allow_cross_namespace_references: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +85,9 @@ pub enum Error {
     /// Not a failure: a watch this reconcile reads has not listed once yet (at start).
     #[error("{0}")]
     Unlisted(String),
+    /// A deletion that cannot reach the account or region the resource lives in.
+    #[error("{0}")]
+    Misplaced(String),
 }
 
 impl Error {
@@ -89,13 +97,17 @@ impl Error {
             Error::Kube(_) => "Kubernetes".into(),
             Error::Finalizer(_) => "Finalizer".into(),
             Error::Pending(_) | Error::Unlisted(_) => "Pending".into(),
+            Error::Misplaced(_) => "Misplaced".into(),
         }
     }
 }
 
 struct Context<K: AwsResource> {
     kube: kube::Client,
-    aws: K::Client,
+    aws: AwsPlacements,
+    /// The kind's client per placement, made on first use.
+    clients: Mutex<HashMap<Placement, K::Client>>,
+    namespaces: Namespaces,
     settings: Settings,
     metrics: Metrics,
     /// Aggregates repeated Warnings into series; it keeps each published Event for six minutes.
@@ -114,10 +126,26 @@ struct Context<K: AwsResource> {
     conditions: conditions::Memo,
 }
 
+impl<K: AwsResource> Context<K> {
+    async fn client(&self, placement: &Placement) -> K::Client {
+        if let Some(client) = self.clients.lock().expect("poisoned").get(placement) {
+            return client.clone();
+        }
+        let client = K::client(&self.aws.clients(placement).await);
+        self.clients
+            .lock()
+            .expect("poisoned")
+            .entry(placement.clone())
+            .or_insert(client)
+            .clone()
+    }
+}
+
 /// Runs the controller for kind `K` until a termination signal.
 pub async fn run<K: AwsResource>(
     kube: kube::Client,
-    aws: &AwsClients,
+    aws: &AwsPlacements,
+    namespaces: Namespaces,
     settings: Settings,
     metrics: Metrics,
     ready: server::Health,
@@ -211,7 +239,9 @@ pub async fn run<K: AwsResource>(
         instance: std::env::var("POD_NAME").ok(),
     };
     let ctx = Arc::new(Context::<K> {
-        aws: K::client(aws),
+        aws: aws.clone(),
+        clients: Mutex::default(),
+        namespaces,
         kube: kube.clone(),
         recorder: Recorder::new(kube, reporter.clone()),
         reporter,
@@ -253,28 +283,6 @@ pub async fn run<K: AwsResource>(
             future::ready(())
         })
         .await;
-}
-
-/// Counts a watch towards readiness until its first complete list, and towards liveness while
-/// it fails to reconnect. (Polling the store's `wait_until_ready` from a second task would
-/// steal the controller's wake-up.)
-fn tracked<K>(
-    health: &server::Health,
-    name: &str,
-) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
-    let watch = health.expect(name);
-    let health = health.clone();
-    let mut pending = true;
-    move |event| match event {
-        Ok(event) => {
-            health.watch_ok(watch);
-            if pending && matches!(event, watcher::Event::InitDone) {
-                pending = false;
-                health.mark_synced();
-            }
-        }
-        Err(_) => health.watch_failed(watch),
-    }
 }
 
 /// What the watch cache keeps of an object: no managed fields, resource version or last-applied

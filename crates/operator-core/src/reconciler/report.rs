@@ -49,6 +49,9 @@ pub(super) fn managed_status<K: AwsResource>(
         arn: K::arn(observed),
         output,
         create_pending: None,
+        // Set by the caller, which knows the placement.
+        region: None,
+        account_id: None,
         fields: K::status_fields(observed),
     }
 }

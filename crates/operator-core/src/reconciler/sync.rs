@@ -1,7 +1,7 @@
 //! One pass over one resource: observe, create if absent (intent first), ownership and
 //! adoption, diff and update; and on delete, the deletion policy.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::{
     Api, ResourceExt,
     runtime::{controller::Action, events::EventType},
@@ -9,12 +9,14 @@ use kube::{
 
 use super::{
     Context, Error, REFERENCE_REQUEUE, SHORT_REQUEUE,
+    place::{self, Placed},
     report::{managed_status, previous_status, publish, report_error, write_status},
 };
 use crate::{
     conditions::{Condition, READY, SYNCED, TERMINAL},
     outputs,
     ownership::{self, Owner},
+    placement::Refused,
     policy::{self, DeletionPolicy},
     references::{self, Reference, Resolved},
     resource::{AwsResource, Readiness},
@@ -47,6 +49,10 @@ pub(super) async fn apply<K: AwsResource>(
     api: &Api<K>,
 ) -> Result<Action, Error> {
     let namespace = obj.namespace().unwrap_or_default();
+    let placed = match place::placed(obj, ctx, false).await? {
+        Ok(placed) => placed,
+        Err(refused) => return refuse(obj, ctx, api, refused).await,
+    };
     // Before the first complete lists, a missing entry is unknown, not absent: wait rather than
     // write a status (or a ConfigMap) from a half-filled cache.
     let references = obj.references();
@@ -58,7 +64,12 @@ pub(super) async fn apply<K: AwsResource>(
     if !references.is_empty() {
         ctx.dependents.record(obj, &references);
     }
-    let refs = match references::resolve(&namespace, &references, &ctx.ref_indexes) {
+    let refs = match references::resolve(
+        &namespace,
+        &references,
+        &ctx.ref_indexes,
+        ctx.settings.allow_cross_namespace_references,
+    ) {
         Ok(refs) => refs,
         Err(unresolved) => {
             // Not an error: the reference's watch wakes this resource when it changes.
@@ -84,14 +95,15 @@ pub(super) async fn apply<K: AwsResource>(
     // Holds `obj` with the create intent this pass records, so that a failure after it keeps
     // the intent in status (a status written from `obj` alone would drop it).
     let mut intent = None;
-    match sync(obj, ctx, api, &refs, &mut intent).await {
+    match sync(obj, ctx, api, &refs, &placed, &mut intent).await {
         Ok(Synced::Managed {
             observed,
             readiness,
             in_sync,
         }) => {
             let data = K::outputs(&observed);
-            let status = managed_status(obj, &observed, &readiness, in_sync, data.clone());
+            let mut status = managed_status(obj, &observed, &readiness, in_sync, data.clone());
+            placed.record(&mut status);
             write_status(ctx, api, obj, status).await?;
             let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
             outputs::export::<K>(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
@@ -134,6 +146,27 @@ pub(super) async fn apply<K: AwsResource>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// A placement that is malformed or leads elsewhere than the resource lives: nothing is called
+/// until the annotations change back (or the resource is re-created).
+async fn refuse<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+    refused: Refused,
+) -> Result<Action, Error> {
+    let mut status = previous_status(obj);
+    status.conditions = vec![
+        Condition::new(READY, false, refused.reason, &refused.message),
+        Condition::new(SYNCED, false, refused.reason, &refused.message),
+        Condition::new(TERMINAL, true, refused.reason, &refused.message),
+    ];
+    status.observed_generation = obj.meta().generation;
+    if write_status(ctx, api, obj, status).await? {
+        publish(ctx, obj, EventType::Warning, refused.reason, refused.message).await;
+    }
+    Ok(Action::await_change())
 }
 
 /// A kind whose watch has not listed once (what `obj` refers to, or outputs ConfigMaps).
@@ -212,14 +245,16 @@ async fn sync<'a, K: AwsResource>(
     ctx: &Context<K>,
     api: &Api<K>,
     refs: &Resolved,
+    placed: &Placed<K::Client>,
     intent: &'a mut Option<K>,
 ) -> Result<Synced<K::Observed>, Error> {
+    let client = &placed.client;
     let owner_tags = ownership::owner_tags(obj);
     let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
 
     // Once this pass records a create intent, `obj` is the object with that status.
     let mut obj = obj;
-    let (mut observed, created) = match obj.observe(&ctx.aws, refs).await? {
+    let (mut observed, created) = match obj.observe(client, refs).await? {
         Some(observed) => (observed, false),
         None => {
             // The intent first: should the process die before the result is recorded, what
@@ -227,6 +262,7 @@ async fn sync<'a, K: AwsResource>(
             let message = format!("Creating {} {:?}", K::SERVICE, obj.aws_name());
             let mut status = previous_status(obj);
             status.create_pending = Some(jiff::Timestamp::now().to_string());
+            placed.record(&mut status);
             status.conditions = vec![
                 Condition::new(READY, false, "Creating", &message),
                 Condition::new(SYNCED, false, "Creating", &message),
@@ -237,7 +273,7 @@ async fn sync<'a, K: AwsResource>(
             let mut pending = obj.clone();
             *pending.status_mut() = Some(status);
             obj = intent.insert(pending);
-            let answered = obj.create(&ctx.aws, refs, &tags).await?;
+            let answered = obj.create(client, refs, &tags).await?;
             publish(
                 ctx,
                 obj,
@@ -248,7 +284,7 @@ async fn sync<'a, K: AwsResource>(
             .await;
             let observed = match answered {
                 Some(observed) => observed,
-                None => observed_after_write(obj, ctx, refs).await?,
+                None => observed_after_write(obj, client, refs).await?,
             };
             (observed, true)
         }
@@ -282,7 +318,7 @@ async fn sync<'a, K: AwsResource>(
         // Without tags, the status write that follows records the ARN: nothing to write in AWS.
         let tagged = K::tags(&observed).is_some();
         if tagged {
-            obj.tag(&ctx.aws, &observed, &owner_tags).await?;
+            obj.tag(client, &observed, &owner_tags).await?;
         }
         let (reason, note) = if create_pending {
             (
@@ -301,7 +337,7 @@ async fn sync<'a, K: AwsResource>(
         };
         publish(ctx, obj, EventType::Normal, reason, note).await;
         if tagged {
-            observed = observed_after_write(obj, ctx, refs).await?;
+            observed = observed_after_write(obj, client, refs).await?;
         }
     }
 
@@ -331,7 +367,7 @@ async fn sync<'a, K: AwsResource>(
     // Settings written right after the create are part of it, not drift.
     let spec_changed =
         created || obj.meta().generation != obj.status().and_then(|s| s.observed_generation);
-    obj.update(&ctx.aws, refs, &observed, changes).await?;
+    obj.update(client, refs, &observed, changes).await?;
     let (reason, verb) = if spec_changed {
         ("Updated", "Updated")
     } else {
@@ -346,7 +382,7 @@ async fn sync<'a, K: AwsResource>(
     )
     .await;
 
-    let observed = observed_after_write(obj, ctx, refs).await?;
+    let observed = observed_after_write(obj, client, refs).await?;
     let readiness = K::readiness(&observed);
     // Some changes take several steps (AWS accepts one at a time); the next pass continues.
     let in_sync = readiness == Readiness::Ready && obj.diff(&observed, refs, &tags).is_empty();
@@ -375,10 +411,10 @@ fn owner_of<K: AwsResource>(obj: &K, observed: &K::Observed) -> Owner {
 
 async fn observed_after_write<K: AwsResource>(
     obj: &K,
-    ctx: &Context<K>,
+    client: &K::Client,
     refs: &Resolved,
 ) -> Result<K::Observed, Error> {
-    obj.observe(&ctx.aws, refs).await?.ok_or_else(|| {
+    obj.observe(client, refs).await?.ok_or_else(|| {
         Error::Pending(format!(
             "{} {:?} is not visible yet after a write",
             K::SERVICE,
@@ -398,19 +434,21 @@ pub(super) async fn cleanup<K: AwsResource>(
     let cm_api: Api<ConfigMap> =
         Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     outputs::withdraw(&cm_api, obj).await?;
-    let policy = match policy::resource_deletion_policy(obj) {
-        Some(p) => policy::deletion_policy(Some(p), None, ctx.settings.deletion_policy),
-        None => {
-            let ns = Api::<Namespace>::all(ctx.kube.clone())
-                .get_opt(&obj.namespace().unwrap_or_default())
-                .await?;
-            let ns_policy = ns
-                .as_ref()
-                .and_then(|n| n.annotations().get(policy::DELETION_POLICY))
-                .map(String::as_str);
-            policy::deletion_policy(None, ns_policy, ctx.settings.deletion_policy)
-        }
-    };
+    if !ctx.namespaces.listed.is_done() {
+        return Err(Error::Unlisted(
+            "waiting for the first list of namespaces".into(),
+        ));
+    }
+    let ns_annotations = ctx
+        .namespaces
+        .annotations(&obj.namespace().unwrap_or_default());
+    let policy = policy::deletion_policy(
+        policy::resource_deletion_policy(obj),
+        ns_annotations
+            .get(policy::DELETION_POLICY)
+            .map(String::as_str),
+        ctx.settings.deletion_policy,
+    );
     // Deletion never waits on references (a topic deleted first must not block its
     // subscription): it uses those that still resolve. Only an interrupted create waits for
     // the first lists, to find what it made (a subscription is found through its topic).
@@ -425,6 +463,7 @@ pub(super) async fn cleanup<K: AwsResource>(
         &obj.namespace().unwrap_or_default(),
         &references,
         &ctx.ref_indexes,
+        ctx.settings.allow_cross_namespace_references,
     )
     .unwrap_or_default();
     if policy == DeletionPolicy::Retain {
@@ -442,8 +481,24 @@ pub(super) async fn cleanup<K: AwsResource>(
         return Ok(Action::await_change());
     }
 
-    let Some(observed) = obj.observe(&ctx.aws, &refs).await? else {
-        obj.delete_leftovers(&ctx.aws).await?;
+    let placed = match place::placed(obj, ctx, true).await? {
+        Ok(placed) => placed,
+        Err(refused) => {
+            let message = format!("cannot delete: {}", refused.message);
+            let mut status = previous_status(obj);
+            status.conditions = vec![
+                Condition::new(READY, false, refused.reason, &message),
+                Condition::new(SYNCED, false, refused.reason, &message),
+            ];
+            if write_status(ctx, api, obj, status).await? {
+                publish(ctx, obj, EventType::Warning, refused.reason, message.clone()).await;
+            }
+            return Err(Error::Misplaced(message));
+        }
+    };
+    let client = &placed.client;
+    let Some(observed) = obj.observe(client, &refs).await? else {
+        obj.delete_leftovers(client).await?;
         return Ok(Action::await_change());
     };
     // What an interrupted create made is ours too: it did not exist when the create began.
@@ -467,7 +522,7 @@ pub(super) async fn cleanup<K: AwsResource>(
         return Ok(Action::await_change());
     }
     if K::readiness(&observed) != Readiness::Deleting {
-        if let Err(e) = obj.delete(&ctx.aws, &observed).await {
+        if let Err(e) = obj.delete(client, &observed).await {
             report_error(obj, ctx, api, &e, "DeleteFailed").await?;
             return Err(e.into());
         }
@@ -480,7 +535,7 @@ pub(super) async fn cleanup<K: AwsResource>(
         )
         .await;
     }
-    match obj.observe(&ctx.aws, &refs).await? {
+    match obj.observe(client, &refs).await? {
         None => Ok(Action::await_change()),
         Some(_) => Err(Error::Pending(format!(
             "waiting for AWS to delete {} {name:?}",
