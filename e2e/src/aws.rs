@@ -28,6 +28,25 @@ impl Aws {
         }
     }
 
+    /// Clients in `region`, with `role`'s credentials when given (moto keeps each role's
+    /// account apart by the credentials AssumeRole hands out).
+    pub async fn placed(config: &aws_config::SdkConfig, region: &str, role: Option<&str>) -> Self {
+        let region = aws_config::Region::new(region.to_owned());
+        let mut placed = config.to_builder().region(region.clone());
+        if let Some(role) = role {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("e2e")
+                .region(region)
+                .configure(config)
+                .build()
+                .await;
+            placed = placed.credentials_provider(
+                aws_types::sdk_config::SharedCredentialsProvider::new(provider),
+            );
+        }
+        Self::new(&placed.build())
+    }
+
     /// URLs of the queues whose name starts with `prefix`.
     pub async fn queue_urls(&self, prefix: &str) -> Vec<String> {
         let mut urls = self

@@ -322,8 +322,14 @@ impl Operator {
         // One log per process: replicas in one namespace must not truncate each other's.
         let log = std::env::temp_dir().join(format!("aso-e2e-{namespace}-{metrics_port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
+        // An empty namespace: every namespace.
+        let watch = (!namespace.is_empty())
+            .then_some(["--watch-namespace", namespace])
+            .into_iter()
+            .flatten();
         let child = Command::new(bin)
-            .args(["--watch-namespace", namespace, "--log-format", "text"])
+            .args(watch)
+            .args(["--log-format", "text"])
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{metrics_port}"))
             .args(extra_args)
