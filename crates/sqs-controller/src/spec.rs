@@ -116,7 +116,8 @@ pub struct SQSQueueSpec {
     {"rule": "!(has(self.deadLetterQueue) && has(self.deadLetterTargetArn))", "message": "deadLetterQueue and deadLetterTargetArn are mutually exclusive"}
 ]))]
 pub struct RedrivePolicy {
-    /// An SQSQueue in the same namespace to use as the dead-letter queue.
+    /// An SQSQueue in the same namespace to use as the dead-letter queue (or `namespace/name` in
+    /// another when the operator runs with --allow-cross-namespace-references).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub dead_letter_queue: Option<String>,

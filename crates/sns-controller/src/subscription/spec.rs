@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 ]))]
 /// The topic, the protocol and endpoint it delivers to, and how it delivers.
 pub struct SNSSubscriptionSpec {
-    /// An SNSTopic in the same namespace. Immutable.
+    /// An SNSTopic in the same namespace, or `namespace/name` in another when the operator runs
+    /// with --allow-cross-namespace-references. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub topic_name: Option<String>,
@@ -48,7 +49,8 @@ pub struct SNSSubscriptionSpec {
     /// How messages are delivered (SNS Protocol). Immutable.
     pub protocol: Protocol,
 
-    /// Where messages go: for protocol `sqs`, the name of an SQSQueue in the same namespace;
+    /// Where messages go: for protocol `sqs`, the name of an SQSQueue in the same namespace (or
+    /// `namespace/name`, as for topicName);
     /// otherwise the endpoint itself (URL, email address, phone number, function ARN). Immutable.
     /// AWS delivers to a queue only if the queue's policy lets the topic send: set it with the
     /// SQSQueue's `policy` (allow `sqs:SendMessage` with condition `aws:SourceArn` = the topic).
