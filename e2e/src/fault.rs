@@ -9,7 +9,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::{
@@ -37,8 +37,12 @@ pub struct FaultProxy {
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicU64>,
     throttled: Arc<AtomicU64>,
+    /// When each request was read, and for which service.
+    arrivals: Arrivals,
     task: tokio::task::JoinHandle<()>,
 }
+
+type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
@@ -57,17 +61,24 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fault = Arc::new(Mutex::new(Fault::None));
         let (requests, throttled) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let arrivals = Arrivals::default();
         let task = tokio::spawn({
-            let (fault, requests, throttled) = (fault.clone(), requests.clone(), throttled.clone());
+            let (fault, requests, throttled, arrivals) = (
+                fault.clone(),
+                requests.clone(),
+                throttled.clone(),
+                arrivals.clone(),
+            );
             async move {
                 let mut seq = 0u64;
                 while let Ok((conn, _)) = listener.accept().await {
                     seq += 1;
                     let now = *fault.lock().unwrap();
                     requests.fetch_add(1, Ordering::Relaxed);
-                    let (upstream, throttled) = (upstream.clone(), throttled.clone());
+                    let (upstream, throttled, arrivals) =
+                        (upstream.clone(), throttled.clone(), arrivals.clone());
                     tokio::spawn(async move {
-                        let _ = serve(conn, &upstream, now, seq, &throttled).await;
+                        let _ = serve(conn, &upstream, now, seq, &throttled, &arrivals).await;
                     });
                 }
             }
@@ -77,6 +88,7 @@ impl FaultProxy {
             fault,
             requests,
             throttled,
+            arrivals,
             task,
         }
     }
@@ -94,6 +106,31 @@ impl FaultProxy {
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
     }
+
+    /// Requests for `service` (`sqs`, `sns`, ...) read so far.
+    pub fn requests_for(&self, service: &str) -> usize {
+        let arrivals = self.arrivals.lock().unwrap();
+        arrivals.iter().filter(|(_, s)| s == service).count()
+    }
+
+    /// The most requests for `service` that arrived within any one second (a sliding window).
+    pub fn max_per_second(&self, service: &str) -> usize {
+        let arrivals = self.arrivals.lock().unwrap();
+        let times: Vec<Instant> = arrivals
+            .iter()
+            .filter(|(_, s)| s == service)
+            .map(|(t, _)| *t)
+            .collect();
+        let mut start = 0;
+        let mut most = 0;
+        for (end, t) in times.iter().enumerate() {
+            while *t - times[start] >= Duration::from_secs(1) {
+                start += 1;
+            }
+            most = most.max(end + 1 - start);
+        }
+        most
+    }
 }
 
 async fn serve(
@@ -102,6 +139,7 @@ async fn serve(
     fault: Fault,
     seq: u64,
     throttled: &AtomicU64,
+    arrivals: &Mutex<Vec<(Instant, String)>>,
 ) -> std::io::Result<()> {
     if fault == Fault::Outage {
         // Closed before any answer, as by a dead endpoint or a load balancer with no target.
@@ -109,6 +147,10 @@ async fn serve(
         return Ok(());
     }
     let request = read_request(&mut conn).await?;
+    arrivals
+        .lock()
+        .unwrap()
+        .push((Instant::now(), service_of(&request)));
     match fault {
         Fault::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -1,9 +1,7 @@
 //! The operator's connections to the API server cut twice for 20 s mid-convergence (a TCP
 //! proxy of our own between the two): every resource still becomes Ready, and a spec change
-//! made after the cuts reaches AWS, either through the same process (its watches reconnected)
-//! or, when a watch stays down past `--watch-failure-deadline`, because the process failed
-//! /healthz and exited, and its replacement (as a Deployment would start it) applies it. A
-//! process that stays up with a dead watch fails the test. Run by `just test`.
+//! made after the cuts reaches AWS through the same process, which stays up with /healthz ok
+//! (its watches reconnected; none is taken for wedged). Run by `just test`.
 
 use std::time::Duration;
 
@@ -93,49 +91,30 @@ async fn watches_recover_after_the_api_server_connection_is_cut() {
             == "77")
             .then_some(())
     };
-    // The default deadline is 60 s: within 100 s the same process has applied it, or exited.
-    let mut exited = None;
-    let mut same_process = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(100);
-    while std::time::Instant::now() < deadline {
-        if applied().await.is_some() {
-            same_process = Some(true);
-            break;
-        }
-        exited = op.wait_exit(Duration::ZERO);
-        if exited.is_some() {
-            same_process = Some(false);
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    match same_process {
-        Some(true) => println!("apiserver-cut: the watches reconnected in the same process"),
-        Some(false) => {
-            let log = op.log();
-            assert!(
-                !exited.unwrap().success() && log.contains("watch has failed"),
-                "exited without saying why: {exited:?}\n{}",
-                op.log_tail()
-            );
-            println!("apiserver-cut: a watch stayed down; the process exited and is restarted");
-            let _replacement = Operator::start_with_env(
-                &e2e::binary("aws-service-operator"),
-                &ns,
-                &[],
-                &[("KUBECONFIG", proxied.to_str().unwrap())],
-            );
-            let done = wait_until(Duration::from_secs(60), applied).await;
-            assert!(
-                done.is_some(),
-                "the restarted operator did not apply the change"
-            );
-        }
-        None => panic!(
-            "the spec change never reached AWS and the operator is still up with /healthz {:?}\n{}",
-            e2e::http_status(op.metrics_port(), "/healthz"),
-            op.log_tail()
-        ),
-    }
+    // The same process applies it: its watches reconnected, and no watch counts as failing
+    // (a watch that reconnects sees no event until something changes, so the watch client tells
+    // the health check when a watch request is answered again).
+    let done = wait_until(Duration::from_secs(60), applied).await;
+    assert!(
+        done.is_some(),
+        "the spec change never reached AWS (exited: {:?}, /healthz {:?})\n{}",
+        op.wait_exit(Duration::ZERO),
+        e2e::http_status(op.metrics_port(), "/healthz"),
+        op.log_tail()
+    );
+    // Past the watch-failure deadline (60 s) counted from the first cut: still up and healthy.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        op.wait_exit(Duration::ZERO),
+        None,
+        "the operator exited after the cuts\n{}",
+        op.log_tail()
+    );
+    assert_eq!(
+        e2e::http_status(op.metrics_port(), "/healthz"),
+        Some(200),
+        "{}",
+        op.log_tail()
+    );
     e2e::kubectl(&["-n", &ns, "delete", "sqsqueues", "--all", "--wait=false"]);
 }

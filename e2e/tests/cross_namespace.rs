@@ -42,7 +42,12 @@ async fn references_across_namespaces_are_refused_unless_allowed() {
         condition(&s, "Ready").filter(|c| c.reason == "CrossNamespaceReference")
     })
     .await
-    .unwrap_or_else(|| panic!("no CrossNamespaceReference condition\n{}", refused.log_tail()));
+    .unwrap_or_else(|| {
+        panic!(
+            "no CrossNamespaceReference condition\n{}",
+            refused.log_tail()
+        )
+    });
     assert!(
         said.message.contains("--allow-cross-namespace-references"),
         "{}",
@@ -73,7 +78,15 @@ async fn references_across_namespaces_are_refused_unless_allowed() {
         ("sqsqueues", &subs_ns),
         ("snstopics", &topics_ns),
     ] {
-        e2e::kubectl(&["-n", ns, "delete", kind, "--all", "--wait=true", "--timeout=60s"]);
+        e2e::kubectl(&[
+            "-n",
+            ns,
+            "delete",
+            kind,
+            "--all",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
     }
     assert!(aws.topic_arns(&topic).await.is_empty(), "topic left in AWS");
 }

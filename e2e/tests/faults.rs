@@ -30,9 +30,10 @@ fn doc(kind: &str, name: &str, spec: &str) -> String {
     )
 }
 
-/// Half of all calls throttled for 30 s, with each service's own error, while a mixed set is
-/// created: nothing ends Terminal, everything is Ready soon after the storm, nothing is
-/// created twice, and the operator counted the throttling by service.
+/// Half of all calls throttled for 60 s, with each service's own error, while 100 queues, 20
+/// topics and a few of every other kind are created: nothing ends Terminal, everything is Ready
+/// soon after the storm, nothing is created twice, the operator counted the throttling by
+/// service, and its limiter's rate dropped during the storm and climbed back after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_storm_delays_but_never_fails_anything() {
     let env = env().await;
@@ -45,11 +46,13 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
     let storm = Instant::now();
 
     let mut manifest = String::new();
-    for i in 0..12 {
+    for i in 0..100 {
         manifest += &doc("SQSQueue", &format!("{ns}-q{i}"), "");
     }
-    for i in 0..3 {
+    for i in 0..20 {
         manifest += &doc("SNSTopic", &format!("{ns}-t{i}"), "");
+    }
+    for i in 0..3 {
         manifest += &doc(
             "SNSSubscription",
             &format!("s{i}"),
@@ -66,9 +69,11 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
     let (ok, err) = kubectl_apply(&ns, &manifest);
     assert!(ok, "{err}");
 
-    // Throughout the storm: never Terminal.
+    // Throughout the storm: never Terminal, and the limiter slows down.
     let mut seen_terminal = Vec::new();
-    while storm.elapsed() < Duration::from_secs(30) {
+    let mut lowest_sqs_rate = i64::MAX;
+    while storm.elapsed() < Duration::from_secs(60) {
+        lowest_sqs_rate = lowest_sqs_rate.min(sqs_rate_limit(&op).unwrap_or(i64::MAX));
         let text = kubectl(&[
             "-n",
             &ns,
@@ -97,6 +102,11 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
     assert!(
         seen_terminal.is_empty(),
         "Terminal during the storm: {seen_terminal:?}"
+    );
+    println!("storm: the SQS limiter went down to {lowest_sqs_rate} calls/s (configured 100)");
+    assert!(
+        lowest_sqs_rate < 50,
+        "the SQS limiter stayed at {lowest_sqs_rate} calls/s"
     );
 
     // Within 60 s of the storm's end, everything is Ready.
@@ -136,11 +146,17 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
         );
     }
 
+    println!(
+        "storm: everything Ready {:.1} s after the storm",
+        storm.elapsed().as_secs_f64() - 60.0
+    );
+
     // Nothing twice.
-    assert_eq!(aws.queue_urls(&ns).await.len(), 12);
-    assert_eq!(aws.topic_arns(&ns).await.len(), 3);
-    for arn in aws.topic_arns(&ns).await {
-        assert_eq!(aws.subscriptions(&arn).await.len(), 1, "{arn}");
+    assert_eq!(aws.queue_urls(&ns).await.len(), 100);
+    assert_eq!(aws.topic_arns(&ns).await.len(), 20);
+    for i in 0..3 {
+        let arn = &aws.topic_arns(&format!("{ns}-t{i}")).await[0];
+        assert_eq!(aws.subscriptions(arn).await.len(), 1, "{arn}");
     }
     assert_eq!(aws.buckets(&ns).await.len(), 3);
 
@@ -161,6 +177,17 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
         );
     }
 
+    // The limiter climbs back to its configured rate once AWS stops throttling.
+    let recovered = wait_until(Duration::from_secs(30), || async {
+        (sqs_rate_limit(&op) == Some(100)).then_some(())
+    })
+    .await;
+    assert!(
+        recovered.is_some(),
+        "the SQS limiter is at {:?} calls/s 30 s after the storm",
+        sqs_rate_limit(&op)
+    );
+
     kubectl(&[
         "-n",
         &ns,
@@ -171,7 +198,124 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
     ]);
 }
 
-/// AWS unreachable for 20 s (connections reset) while queues are created: they say why they
+/// The SQS limiter's current rate, from the operator's metrics.
+fn sqs_rate_limit(op: &Operator) -> Option<i64> {
+    op.metrics()
+        .lines()
+        .find(|l| l.starts_with("aso_aws_rate_limit{") && l.contains("service=\"sqs\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// With `--aws-max-tps sqs=20/1`, creating 200 queues never sends more than 20 SQS calls in
+/// any one second, as the proxy counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_limit_of_20_per_second_holds_for_200_queues() {
+    let env = env().await;
+    install_crds(&env.kube).await;
+    let ns = namespace(&env.kube, "faults-tps", &[]).await;
+    let aws = Aws::new(&env.aws);
+    let proxy = FaultProxy::start(&moto_url()).await;
+    let op = Operator::start_with_env(
+        &e2e::binary("aws-service-operator"),
+        &ns,
+        &["--aws-max-tps", "sqs=20/1", "--concurrency", "32"],
+        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
+    );
+    let start = Instant::now();
+    let mut manifest = String::new();
+    for i in 0..200 {
+        manifest += &doc("SQSQueue", &format!("{ns}-q{i}"), "");
+    }
+    let (ok, err) = kubectl_apply(&ns, &manifest);
+    assert!(ok, "{err}");
+    let all_ready = wait_until(Duration::from_secs(180), || async {
+        let text = kubectl(&["-n", &ns, "get", "sqsqueues", "-o", "json"]);
+        let list: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let items = list["items"].as_array()?;
+        (items.len() == 200
+            && items
+                .iter()
+                .all(|i| condition(i, "Ready").is_some_and(|c| c.status == "True")))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        all_ready.is_some(),
+        "200 queues not Ready in 180 s\n{}",
+        op.log_tail()
+    );
+    let (calls, most) = (proxy.requests_for("sqs"), proxy.max_per_second("sqs"));
+    println!(
+        "tps: {calls} SQS calls for 200 queues in {:.1} s, at most {most} in any second",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        calls >= 400,
+        "only {calls} SQS calls went through the proxy"
+    );
+    assert!(most <= 20, "{most} SQS calls within one second");
+    assert_eq!(aws.queue_urls(&format!("{ns}-q")).await.len(), 200);
+    kubectl(&["-n", &ns, "delete", "sqsqueues", "--all", "--wait=false"]);
+}
+
+/// Every call hangs (read, never answered): the attempt timeout cuts each one, the resource
+/// says why it is not Ready and is retried, and once AWS answers again it becomes Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_hangs_times_out_and_is_retried() {
+    let env = env().await;
+    install_crds(&env.kube).await;
+    let ns = namespace(&env.kube, "faults-hang", &[]).await;
+    let proxy = FaultProxy::start(&moto_url()).await;
+    proxy.set(Fault::Hang);
+    let op = Operator::start_with_env(
+        &e2e::binary("aws-service-operator"),
+        &ns,
+        &[
+            "--aws-attempt-timeout",
+            "1s",
+            "--aws-operation-timeout",
+            "3s",
+        ],
+        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
+    );
+    let (ok, err) = kubectl_apply(&ns, &doc("SQSQueue", &format!("{ns}-q"), ""));
+    assert!(ok, "{err}");
+    let queues = Resources::<SQSQueue>::new(&env.kube, &ns);
+    let said = wait_until(Duration::from_secs(30), || async {
+        let q = queues.api.get(&format!("{ns}-q")).await.ok()?;
+        condition(&q, "Ready").filter(|c| c.status == "False" && c.reason == "SyncFailed")
+    })
+    .await
+    .unwrap_or_else(|| panic!("no SyncFailed while every call hangs\n{}", op.log_tail()));
+    println!("hang: {}", said.message);
+    assert!(
+        said.message.to_lowercase().contains("timeout") || said.message.contains("timed out"),
+        "{}",
+        said.message
+    );
+    // Retried: more hung requests reach the proxy as time goes on.
+    let before = proxy.requests();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        proxy.requests() > before,
+        "no retry within 10 s of a timed-out call"
+    );
+    proxy.set(Fault::None);
+    let ready = wait_until(Duration::from_secs(60), || async {
+        let q = queues.api.get(&format!("{ns}-q")).await.ok()?;
+        condition(&q, "Ready").filter(|c| c.status == "True")
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "not Ready 60 s after the hang ended\n{}",
+        op.log_tail()
+    );
+    kubectl(&["-n", &ns, "delete", "sqsqueues", "--all", "--wait=false"]);
+}
+
+/// AWS unreachable for 30 s (connections reset) while 20 queues are created: they say why they
 /// are not Ready, the operator's request rate stays bounded, and all are Ready within 60 s of
 /// the endpoint's return.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +329,7 @@ async fn an_outage_is_reported_bounded_and_recovered_from() {
     let before = proxy.requests();
     let start = Instant::now();
     let mut manifest = String::new();
-    for i in 0..10 {
+    for i in 0..20 {
         manifest += &doc("SQSQueue", &format!("{ns}-q{i}"), "");
     }
     let (ok, err) = kubectl_apply(&ns, &manifest);
@@ -198,14 +342,14 @@ async fn an_outage_is_reported_bounded_and_recovered_from() {
     .await;
     let ready = reported.expect("no Ready=False SyncFailed during the outage");
     assert!(!ready.message.is_empty());
-    tokio::time::sleep(Duration::from_secs(20).saturating_sub(start.elapsed())).await;
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(start.elapsed())).await;
     let rate = (proxy.requests() - before) as f64 / start.elapsed().as_secs_f64();
-    println!("outage: {rate:.1} requests/s for 10 queues");
+    println!("outage: {rate:.1} requests/s for 20 queues");
     assert!(rate < 20.0, "{rate:.1} requests/s during the outage");
 
     proxy.set(Fault::None);
     let back = Instant::now();
-    for i in 0..10 {
+    for i in 0..20 {
         let name = format!("{ns}-q{i}");
         let got = wait_until(
             Duration::from_secs(60).saturating_sub(back.elapsed()),

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use e2e::{Aws, Operator, Resources, condition, env, install_crds, namespace, wait_gone, wait_until};
+use e2e::{
+    Aws, Operator, Resources, condition, env, install_crds, namespace, wait_gone, wait_until,
+};
 use sns_controller::SNSTopic;
 use sqs_controller::SQSQueue;
 
@@ -23,7 +25,12 @@ async fn two_namespaces_with_two_roles_land_in_two_accounts() {
     let mut namespaces = Vec::new();
     let mut operators = Vec::new();
     for (i, role) in roles.iter().enumerate() {
-        let ns = namespace(&env.kube, &format!("placement-acct{i}"), &[(ROLE_ARN, role)]).await;
+        let ns = namespace(
+            &env.kube,
+            &format!("placement-acct{i}"),
+            &[(ROLE_ARN, role)],
+        )
+        .await;
         operators.push(Operator::start(&ns, &[]));
         namespaces.push(ns);
     }
@@ -33,7 +40,9 @@ async fn two_namespaces_with_two_roles_land_in_two_accounts() {
         let account = &role[13..25];
         let queues = Resources::<SQSQueue>::new(&env.kube, ns);
         let name = format!("{ns}-q");
-        queues.create(&name, serde_json::json!({}), serde_json::json!({})).await;
+        queues
+            .create(&name, serde_json::json!({}), serde_json::json!({}))
+            .await;
         let ready = queues.wait_ready(&name).await;
         let status = ready.status.as_ref().unwrap();
         assert_eq!(status.account_id.as_deref(), Some(account));
@@ -47,7 +56,10 @@ async fn two_namespaces_with_two_roles_land_in_two_accounts() {
         // In the role's account, and in no other.
         let there = Aws::placed(&env.aws, &region, Some(role)).await;
         assert_eq!(there.queues_named(&name).await.len(), 1, "not in {account}");
-        assert!(own.queues_named(&name).await.is_empty(), "in the operator's own account");
+        assert!(
+            own.queues_named(&name).await.is_empty(),
+            "in the operator's own account"
+        );
         for other in roles.iter().filter(|r| **r != role) {
             let elsewhere = Aws::placed(&env.aws, &region, Some(other)).await;
             assert!(elsewhere.queues_named(&name).await.is_empty(), "in {other}");
@@ -56,7 +68,10 @@ async fn two_namespaces_with_two_roles_land_in_two_accounts() {
         // Deleted from the account it lives in.
         queues.api.delete(&name, &Default::default()).await.unwrap();
         wait_gone(&queues.api, &name, Duration::from_secs(30)).await;
-        assert!(there.queues_named(&name).await.is_empty(), "left in {account}");
+        assert!(
+            there.queues_named(&name).await.is_empty(),
+            "left in {account}"
+        );
     }
     drop(operators);
 }
@@ -76,22 +91,35 @@ async fn a_region_annotation_places_the_resource_and_pins_it_there() {
 
     // The namespace's region, and a resource's own over it.
     let (by_ns, by_res) = (format!("{ns}-ns"), format!("{ns}-res"));
-    queues.create(&by_ns, serde_json::json!({}), serde_json::json!({})).await;
     queues
-        .create(&by_res, serde_json::json!({}), serde_json::json!({ REGION: "ap-southeast-2" }))
+        .create(&by_ns, serde_json::json!({}), serde_json::json!({}))
+        .await;
+    queues
+        .create(
+            &by_res,
+            serde_json::json!({}),
+            serde_json::json!({ REGION: "ap-southeast-2" }),
+        )
         .await;
     for (name, region) in [(&by_ns, "eu-west-1"), (&by_res, "ap-southeast-2")] {
         let ready = queues.wait_ready(name).await;
         let status = ready.status.as_ref().unwrap();
         assert_eq!(status.region.as_deref(), Some(region), "{name}");
         assert!(
-            status.arn.as_deref().unwrap().starts_with(&format!("arn:aws:sqs:{region}:")),
+            status
+                .arn
+                .as_deref()
+                .unwrap()
+                .starts_with(&format!("arn:aws:sqs:{region}:")),
             "{:?}",
             status.arn
         );
         assert_eq!(in_region(region).await.queues_named(name).await.len(), 1);
         let default = Aws::placed(&env.aws, &default_region, None).await;
-        assert!(default.queues_named(name).await.is_empty(), "{name} in {default_region}");
+        assert!(
+            default.queues_named(name).await.is_empty(),
+            "{name} in {default_region}"
+        );
     }
 
     // A topic's ARN, which the operator composes, names the region too.
@@ -103,7 +131,13 @@ async fn a_region_annotation_places_the_resource_and_pins_it_there() {
     let topic = topics.wait_ready(&topic_name).await;
     let arn = topic.status.as_ref().unwrap().arn.clone().unwrap();
     assert!(arn.starts_with("arn:aws:sns:eu-west-1:"), "{arn}");
-    assert!(in_region("eu-west-1").await.topic_arns(&topic_name).await.contains(&arn));
+    assert!(
+        in_region("eu-west-1")
+            .await
+            .topic_arns(&topic_name)
+            .await
+            .contains(&arn)
+    );
 
     // Moving a placed resource is refused, and nothing is made where it points.
     queues.annotate(&by_ns, REGION, "us-west-2").await;
@@ -114,7 +148,13 @@ async fn a_region_annotation_places_the_resource_and_pins_it_there() {
     .await
     .expect("a region change is refused with RegionChanged");
     assert!(refused.message.contains("eu-west-1"), "{}", refused.message);
-    assert!(in_region("us-west-2").await.queues_named(&by_ns).await.is_empty());
+    assert!(
+        in_region("us-west-2")
+            .await
+            .queues_named(&by_ns)
+            .await
+            .is_empty()
+    );
     // Put back, it is managed again.
     queues.annotate(&by_ns, REGION, "eu-west-1").await;
     wait_until(Duration::from_secs(30), || async {
@@ -127,7 +167,11 @@ async fn a_region_annotation_places_the_resource_and_pins_it_there() {
     // A malformed region is refused before any call.
     let bad = format!("{ns}-bad");
     queues
-        .create(&bad, serde_json::json!({}), serde_json::json!({ REGION: "mars-north" }))
+        .create(
+            &bad,
+            serde_json::json!({}),
+            serde_json::json!({ REGION: "mars-north" }),
+        )
         .await;
     let invalid = wait_until(Duration::from_secs(30), || async {
         let q = queues.api.get(&bad).await.unwrap();
@@ -135,7 +179,11 @@ async fn a_region_annotation_places_the_resource_and_pins_it_there() {
     })
     .await
     .expect("a malformed region is refused with InvalidRegion");
-    assert!(invalid.message.contains("mars-north"), "{}", invalid.message);
+    assert!(
+        invalid.message.contains("mars-north"),
+        "{}",
+        invalid.message
+    );
 
     // Deleted where they live, even with a changed annotation.
     queues.annotate(&by_res, REGION, "us-west-2").await;
@@ -143,8 +191,24 @@ async fn a_region_annotation_places_the_resource_and_pins_it_there() {
         queues.api.delete(name, &Default::default()).await.unwrap();
         wait_gone(&queues.api, name, Duration::from_secs(30)).await;
     }
-    assert!(in_region("eu-west-1").await.queues_named(&by_ns).await.is_empty());
-    assert!(in_region("ap-southeast-2").await.queues_named(&by_res).await.is_empty());
-    topics.api.delete(&topic_name, &Default::default()).await.unwrap();
+    assert!(
+        in_region("eu-west-1")
+            .await
+            .queues_named(&by_ns)
+            .await
+            .is_empty()
+    );
+    assert!(
+        in_region("ap-southeast-2")
+            .await
+            .queues_named(&by_res)
+            .await
+            .is_empty()
+    );
+    topics
+        .api
+        .delete(&topic_name, &Default::default())
+        .await
+        .unwrap();
     wait_gone(&topics.api, &topic_name, Duration::from_secs(30)).await;
 }

@@ -203,7 +203,7 @@ async fn a_minimal_bucket_is_secure_and_every_mutable_field_reaches_s3() {
     let status = obj.status.clone().unwrap();
     assert_eq!(status.arn.as_deref(), Some(arn.as_str()));
     assert_eq!(status.fields.bucket_name.as_deref(), Some(bucket.as_str()));
-    assert_eq!(status.fields.region.as_deref(), Some("us-east-1"));
+    assert_eq!(status.region.as_deref(), Some("us-east-1"));
 
     let cm = config_map(&s.env.kube, &s.ns, &bucket).await;
     let data = cm.data.clone().unwrap();
@@ -687,10 +687,7 @@ async fn the_s3_binary_alone_manages_buckets_in_its_region_and_nothing_else() {
     s.create("alone", json!({"bucketName": bucket}), json!({}))
         .await;
     let obj = s.wait_ready("alone").await;
-    assert_eq!(
-        obj.status.unwrap().fields.region.as_deref(),
-        Some("eu-west-1")
-    );
+    assert_eq!(obj.status.unwrap().region.as_deref(), Some("eu-west-1"));
     // CreateBucket named the operator's region as the location constraint.
     let location =
         s.s3.get_bucket_location()

@@ -125,7 +125,7 @@ def test_template_cluster_scope(chart):
     assert rules[frozenset(f"{p}/finalizers" for p in own)] == ["update"]
     assert rules[frozenset(["configmaps"])] == ["get", "list", "watch", "create", "patch"]
     assert rules[frozenset(["events"])] == ["create", "patch"]
-    assert rules[frozenset(["namespaces"])] == ["get"]
+    assert rules[frozenset(["namespaces"])] == ["get", "list", "watch"]
     if chart == "sns-controller":  # subscriptions refer to queues by name: read only
         assert rules[frozenset(["sqsqueues"])] == ["get", "list", "watch"]
     has_s3 = "s3" in CHART_SERVICES[chart]
@@ -148,10 +148,11 @@ def test_template_namespace_scope(chart):
     assert roles[f"rel-{chart}-leader-election"]["metadata"]["namespace"] == "ops"
     [binding] = [b for b in by_kind(docs, "RoleBinding") if b["metadata"]["namespace"] == "apps"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"rel-{chart}", "namespace": "ops"}]
-    # The only cluster-wide grant: `get` on the one watched Namespace object.
+    # The only cluster-wide grant: reading (and watching) the one watched Namespace object.
     [cluster_role] = by_kind(docs, "ClusterRole")
     assert cluster_role["rules"] == [
-        {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["apps"], "verbs": ["get"]}]
+        {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["apps"],
+         "verbs": ["get", "list", "watch"]}]
     # Without watchNamespace: the release namespace.
     assert env_of(template(chart, "installScope=namespace"))["ASO_WATCH_NAMESPACE"] == "ops"
 
@@ -427,11 +428,12 @@ def test_rbac_cluster_scope(kube, run_id, fresh_namespace):
                      ["patch", "snstopics", "--subresource=status", "-n", "default"],
                      ["list", "sqsqueues", "-A"], ["watch", "configmaps", "-A"],
                      ["patch", "configmaps", "-n", "kube-system"], ["get", "namespaces"],
+                     ["list", "namespaces"], ["watch", "namespaces"],
                      ["create", "events.events.k8s.io", "-n", "default"]):
             assert can_i(kube, token, *args), f"the operator's token may not {' '.join(args)}"
         for args in (["get", "secrets", "-A"], ["patch", "sqsqueues", "-n", "default"],
                      ["list", "dynamodbs", "-A"], ["delete", "snstopics", "-n", "default"],
-                     ["list", "namespaces"], ["create", "pods", "-n", "default"],
+                     ["patch", "namespaces"], ["create", "pods", "-n", "default"],
                      ["create", "events", "-n", "default"],  # core/v1 Events: not used
                      ["create", "leases.coordination.k8s.io", "-n", "default"]):
             assert not can_i(kube, token, *args), f"the operator's token may {' '.join(args)}"

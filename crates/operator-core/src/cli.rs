@@ -25,8 +25,14 @@ pub struct CoreArgs {
 
     /// Client-side limit on AWS calls per service, `<service>=<per second>[/<burst>]`
     /// (comma-separated), over the defaults sqs=100/200, sns=30/60, dynamodb=20/40, s3=50/100,
-    /// ecr=10/20, sts=10/10.
-    #[arg(long, env = "ASO_AWS_RATE_LIMITS", value_delimiter = ',')]
+    /// ecr=10/20, sts=10/10. At most rate + burst calls go out in any one second (after a quiet
+    /// spell); with burst 1 the rate is a ceiling. Also `--aws-max-tps`.
+    #[arg(
+        long,
+        alias = "aws-max-tps",
+        env = "ASO_AWS_RATE_LIMITS",
+        value_delimiter = ','
+    )]
     pub aws_rate_limit: Vec<ServiceRate>,
 
     /// How the SDK retries throttled and failed calls.
@@ -87,6 +93,16 @@ pub struct CoreArgs {
 
     #[arg(long, env = "ASO_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+
+    /// How long one Kubernetes API call (a read or write outside the watches) may take, to
+    /// connect and then to answer. Watches keep kube's own long read timeout.
+    #[arg(long, env = "ASO_KUBE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub kube_timeout: Duration,
+
+    /// How long one reconcile may take in all (AWS calls, waits on the rate limiter, Kubernetes
+    /// writes); one that takes longer is abandoned and retried with backoff.
+    #[arg(long, env = "ASO_RECONCILE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub reconcile_timeout: Duration,
 
     /// How long a watch may fail to reconnect to the API server before /healthz fails and the
     /// process exits (its Deployment restarts it with fresh connections).

@@ -40,8 +40,9 @@ struct GateState<K: Resource<DynamicType = ()>> {
     waiting_ids: HashSet<u64>,
 }
 
-/// A resource handed over this long ago no longer counts against the limit: it was reconciled
-/// without `done` (or never will be), and the gate must not close for good.
+/// A resource handed over this long ago no longer counts against the limit. Every reconcile
+/// ends (`--reconcile-timeout`) and calls `done`, but a hand-over the controller never runs (the
+/// object left its cache first) would otherwise hold a slot for good.
 const HANDED_EXPIRY: Duration = Duration::from_secs(300);
 
 impl<K: Resource<DynamicType = ()>> Gate<K> {

@@ -12,6 +12,7 @@ pub mod crd;
 pub mod errors;
 pub mod gate;
 pub mod json;
+pub mod kube_client;
 pub mod limits;
 pub mod listed;
 pub mod metrics;

@@ -211,8 +211,15 @@ impl Bucket {
     }
 }
 
+/// Calls are paced 5 % under the rate: AWS counts arrivals, and a call delayed on its way (task
+/// scheduling, a new connection) must not land in the same second as a full second's worth.
+const PACING_MARGIN: f64 = 1.05;
+
 fn quota(per_second: NonZeroU32, burst: NonZeroU32) -> Quota {
-    Quota::per_second(per_second).allow_burst(burst)
+    let period = Duration::from_secs_f64(PACING_MARGIN / f64::from(per_second.get()));
+    Quota::with_period(period)
+        .expect("a positive period")
+        .allow_burst(burst)
 }
 
 impl fmt::Debug for Limited {
@@ -310,6 +317,19 @@ mod tests {
             elapsed < std::time::Duration::from_millis(1500),
             "{elapsed:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_ceiling_leaves_room_for_jitter() {
+        // 20/s with burst 1: 21 calls never fit in a second, even with 40 ms of delay on the way.
+        let limiter = RateLimiter::direct(quota(NonZeroU32::new(20).unwrap(), NonZeroU32::MIN));
+        let start = std::time::Instant::now();
+        for _ in 0..21 {
+            limiter.until_ready().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(1040), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]

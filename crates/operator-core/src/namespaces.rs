@@ -17,6 +17,7 @@ use kube::{
 
 use crate::{
     PREFIX,
+    kube_client::WatchBackoff,
     listed::Listed,
     server::{Health, tracked},
 };
@@ -32,6 +33,7 @@ impl Namespaces {
     /// own namespace and no other).
     pub fn watch(kube: kube::Client, only: Option<&str>, health: &Health) -> Self {
         let api: Api<PartialObjectMeta<Namespace>> = Api::all(kube);
+        let path = api.resource_url().to_owned();
         let config = match only {
             Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
             None => watcher::Config::default(),
@@ -41,8 +43,8 @@ impl Namespaces {
         let listed = Listed::default();
         let opened = listed.clone();
         let stream = watcher(api, config)
-            .inspect(tracked(health, "namespaces"))
-            .default_backoff()
+            .inspect(tracked(health, "namespaces", &path))
+            .backoff(WatchBackoff::default())
             .modify(|ns| {
                 // Only this operator's annotations are read: the rest would be memory for nothing.
                 ns.metadata.managed_fields = None;

@@ -9,6 +9,7 @@ type LeaseTask = tokio::task::JoinHandle<kube_lease_manager::Result<LeaseManager
 use crate::{
     aws::AwsPlacements,
     cli::CoreArgs,
+    kube_client::KubeClients,
     metrics::Metrics,
     namespaces::Namespaces,
     reconciler::{self, Settings},
@@ -21,6 +22,8 @@ use crate::{
 pub enum StartError {
     #[error("cannot reach Kubernetes: {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    KubeClient(#[from] crate::kube_client::ClientError),
     #[error("leader election: {0}")]
     LeaderElection(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader election lease; stopping so that only the new leader reconciles")]
@@ -33,7 +36,10 @@ pub enum StartError {
 
 /// One Kubernetes client, one AWS configuration and one metrics registry for every controller.
 pub struct Operator {
+    /// For watches: kube's long read timeout suits their long polls.
     kube: kube::Client,
+    /// For every other call, each bounded by `--kube-timeout`.
+    kube_calls: kube::Client,
     aws: AwsPlacements,
     namespaces: Namespaces,
     settings: Settings,
@@ -45,10 +51,13 @@ pub struct Operator {
 impl Operator {
     pub async fn start(args: CoreArgs) -> Result<Self, StartError> {
         telemetry::init(args.log_format);
-        let kube = kube::Client::try_default().await?;
+        let ready = Health::default();
+        let KubeClients {
+            watches: kube,
+            calls: kube_calls,
+        } = KubeClients::infer(args.kube_timeout, &ready).await?;
         let metrics = Metrics::default();
         let aws = AwsPlacements::load(&args, metrics.clone()).await;
-        let ready = Health::default();
         let namespaces = Namespaces::watch(kube.clone(), args.watch_namespace.as_deref(), &ready);
         let settings = Settings {
             resync_period: args.resync_period,
@@ -56,10 +65,12 @@ impl Operator {
             concurrency: args.concurrency,
             watch_namespace: args.watch_namespace.clone(),
             allow_cross_namespace_references: args.allow_cross_namespace_references,
+            reconcile_timeout: args.reconcile_timeout,
         };
         tracing::info!(region = %aws.default_placement().region, account = ?aws.own().account_id, endpoint = ?args.aws_endpoint_url, namespace = ?settings.watch_namespace, "operator starting");
         Ok(Self {
             kube,
+            kube_calls,
             aws,
             namespaces,
             settings,
@@ -71,8 +82,11 @@ impl Operator {
 
     /// The controller of kind `K`, to be passed to [`Operator::run`].
     pub fn controller<K: AwsResource>(&self) -> BoxFuture<'static, ()> {
-        let (kube, aws, namespaces, settings, metrics, ready) = (
-            self.kube.clone(),
+        let kube = reconciler::Clients {
+            watches: self.kube.clone(),
+            calls: self.kube_calls.clone(),
+        };
+        let (aws, namespaces, settings, metrics, ready) = (
             self.aws.clone(),
             self.namespaces.clone(),
             self.settings.clone(),
@@ -137,13 +151,14 @@ impl Operator {
             format!("{}-{}", host.trim(), std::process::id())
         });
         let duration = self.args.leader_election_lease_duration.as_secs().max(2);
-        let manager = LeaseManagerBuilder::new(self.kube.clone(), &self.args.leader_election_id)
-            .with_namespace(&namespace)
-            .with_identity(&identity)
-            .with_duration(duration)
-            .with_grace((duration / 3).max(1))
-            .build()
-            .await?;
+        let manager =
+            LeaseManagerBuilder::new(self.kube_calls.clone(), &self.args.leader_election_id)
+                .with_namespace(&namespace)
+                .with_identity(&identity)
+                .with_duration(duration)
+                .with_grace((duration / 3).max(1))
+                .build()
+                .await?;
         tracing::info!(%identity, %namespace, lease = %self.args.leader_election_id, "waiting to acquire the lease");
         Ok(manager.watch().await)
     }

@@ -105,7 +105,9 @@ pub fn account_of_role(arn: &str) -> Option<&str> {
     ) else {
         return None;
     };
-    let named = resource.strip_prefix("role/").is_some_and(|n| !n.is_empty());
+    let named = resource
+        .strip_prefix("role/")
+        .is_some_and(|n| !n.is_empty());
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && named).then_some(account)
 }
 
@@ -116,16 +118,16 @@ fn checked_region(region: &str, whose: &str) -> Result<String, Refused> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if well_formed {
         Ok(region.to_owned())
     } else {
         Err(Refused {
             reason: "InvalidRegion",
-            message: format!("{whose} {REGION} {region:?} is not an AWS region name (e.g. eu-west-1)"),
+            message: format!(
+                "{whose} {REGION} {region:?} is not an AWS region name (e.g. eu-west-1)"
+            ),
         })
     }
 }
@@ -145,10 +147,22 @@ mod tests {
     fn the_resource_beats_the_namespace_which_beats_the_flag() {
         let ns = map(&[(REGION, "eu-west-1")]);
         let res = map(&[(REGION, "ap-southeast-2")]);
-        assert_eq!(place(&res, &ns, "us-east-1").unwrap().region, "ap-southeast-2");
-        assert_eq!(place(&map(&[]), &ns, "us-east-1").unwrap().region, "eu-west-1");
+        assert_eq!(
+            place(&res, &ns, "us-east-1").unwrap().region,
+            "ap-southeast-2"
+        );
+        assert_eq!(
+            place(&map(&[]), &ns, "us-east-1").unwrap().region,
+            "eu-west-1"
+        );
         let p = place(&map(&[]), &map(&[]), "us-east-1").unwrap();
-        assert_eq!(p, Placement { region: "us-east-1".into(), role_arn: None });
+        assert_eq!(
+            p,
+            Placement {
+                region: "us-east-1".into(),
+                role_arn: None
+            }
+        );
     }
 
     #[test]
@@ -163,7 +177,14 @@ mod tests {
 
     #[test]
     fn bad_annotations_are_refused_with_their_reason() {
-        for bad in ["us_east_1", "useast1", "us-east", "US-EAST-1", "us-east-1a", ""] {
+        for bad in [
+            "us_east_1",
+            "useast1",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "",
+        ] {
             let err = place(&map(&[(REGION, bad)]), &map(&[]), "us-east-1").unwrap_err();
             assert_eq!(err.reason, "InvalidRegion", "{bad}");
         }

@@ -338,7 +338,10 @@ impl<K: kube::Resource<DynamicType = ()>> Dependents<K> {
         }
         for target in &targets {
             let names = index.by_target.entry(*target).or_default();
-            if !names.iter().any(|(ns, n)| (&**ns, &**n) == (namespace, name)) {
+            if !names
+                .iter()
+                .any(|(ns, n)| (&**ns, &**n) == (namespace, name))
+            {
                 names.push((namespace.into(), name.into()));
             }
         }
@@ -432,7 +435,10 @@ mod tests {
         let mut far = sub.clone();
         far.metadata.namespace = Some("far".into());
         deps.record(&far, &[Reference::new(&topic, "ns/orders")]);
-        assert!(deps.of("ns", "SNSTopic", "orders").contains(&ObjectRef::from_obj(&far)));
+        assert!(
+            deps.of("ns", "SNSTopic", "orders")
+                .contains(&ObjectRef::from_obj(&far))
+        );
         deps.forget(&far);
         let mut second = sub.clone();
         second.metadata.name = Some("second".into());
@@ -535,7 +541,9 @@ mod tests {
         let resolved = resolve("ns", &topic("orders"), &indexes, false).unwrap();
         assert_eq!(resolved.arn(&TOPIC, "orders"), Some("arn:x"));
         assert_eq!(
-            resolve("ns", &topic("other"), &indexes, false).unwrap_err().reason,
+            resolve("ns", &topic("other"), &indexes, false)
+                .unwrap_err()
+                .reason,
             "ReferenceNotFound"
         );
         assert_eq!(

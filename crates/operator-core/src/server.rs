@@ -21,16 +21,25 @@ pub struct Health {
     watches: Arc<Mutex<Vec<Watch>>>,
 }
 
-/// A watch's name, and since when it has been failing, if it is.
-type Watch = (String, Option<Instant>);
+/// A watch: its name, the path it watches, and since when it has been failing, if it is.
+#[derive(Debug)]
+struct Watch {
+    name: String,
+    path: String,
+    failing_since: Option<Instant>,
+}
 
 impl Health {
-    /// One more watch must list before the process is ready; returns its index for
+    /// One more watch, of `path`, must list before the process is ready; returns its index for
     /// [`watch_ok`](Self::watch_ok) and [`watch_failed`](Self::watch_failed).
-    pub fn expect(&self, name: &str) -> usize {
+    pub fn expect(&self, name: &str, path: &str) -> usize {
         self.pending.fetch_add(1, Ordering::SeqCst);
         let mut watches = self.watches.lock().expect("poisoned");
-        watches.push((name.to_owned(), None));
+        watches.push(Watch {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            failing_since: None,
+        });
         watches.len() - 1
     }
     pub fn mark_synced(&self) {
@@ -41,24 +50,38 @@ impl Health {
     }
     pub fn watch_ok(&self, watch: usize) {
         if let Some(w) = self.watches.lock().expect("poisoned").get_mut(watch) {
-            w.1 = None;
+            w.failing_since = None;
         }
     }
     pub fn watch_failed(&self, watch: usize) {
         if let Some(w) = self.watches.lock().expect("poisoned").get_mut(watch) {
-            w.1.get_or_insert_with(Instant::now);
+            w.failing_since.get_or_insert_with(Instant::now);
         }
+    }
+    /// The API server answered a watch request on `path`: its watches are connected again,
+    /// even if nothing has changed for them to deliver.
+    pub fn watch_answered(&self, path: &str) {
+        for w in self.watches.lock().expect("poisoned").iter_mut() {
+            if w.path == path {
+                w.failing_since = None;
+            }
+        }
+    }
+    /// The names of the watches failing now.
+    pub fn failing(&self) -> Vec<String> {
+        let watches = self.watches.lock().expect("poisoned");
+        watches
+            .iter()
+            .filter(|w| w.failing_since.is_some())
+            .map(|w| w.name.clone())
+            .collect()
     }
     /// The first watch failing for longer than `deadline`, and for how long.
     pub fn wedged(&self, deadline: Duration) -> Option<(String, Duration)> {
-        self.watches
-            .lock()
-            .expect("poisoned")
-            .iter()
-            .find_map(|(name, since)| {
-                let failing = (*since)?.elapsed();
-                (failing > deadline).then(|| (name.clone(), failing))
-            })
+        self.watches.lock().expect("poisoned").iter().find_map(|w| {
+            let failing = w.failing_since?.elapsed();
+            (failing > deadline).then(|| (w.name.clone(), failing))
+        })
     }
 }
 
@@ -124,13 +147,15 @@ pub async fn wedged(health: Health, deadline: Duration) -> (String, Duration) {
 }
 
 /// Counts a watch towards readiness until its first complete list, and towards liveness while
-/// it fails to reconnect. (Polling the store's `wait_until_ready` from a second task would
-/// steal the controller's wake-up.)
+/// it fails to reconnect (until it delivers again, or the API server answers a watch request
+/// on `path`: see `kube_client`). (Polling the store's `wait_until_ready` from a second task
+/// would steal the controller's wake-up.)
 pub fn tracked<K>(
     health: &Health,
     name: &str,
+    path: &str,
 ) -> impl FnMut(&Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>) + use<K> {
-    let watch = health.expect(name);
+    let watch = health.expect(name, path);
     let health = health.clone();
     let mut pending = true;
     move |event| match event {
@@ -152,8 +177,8 @@ mod tests {
     #[test]
     fn a_watch_failing_past_the_deadline_is_wedged_until_it_recovers() {
         let health = Health::default();
-        let a = health.expect("SQSQueue");
-        let b = health.expect("ConfigMap");
+        let a = health.expect("SQSQueue", "/q");
+        let b = health.expect("ConfigMap", "/c");
         assert!(!health.is_ready());
         health.mark_synced();
         health.mark_synced();

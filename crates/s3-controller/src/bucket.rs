@@ -231,7 +231,6 @@ impl AwsResource for S3Bucket {
     fn status_fields(observed: &ObservedBucket) -> BucketStatusFields {
         BucketStatusFields {
             bucket_name: Some(observed.name.clone()),
-            region: Some(observed.region.clone()),
         }
     }
 

@@ -344,9 +344,8 @@ pub struct BucketStatusFields {
     /// The bucket's name in AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_name: Option<String>,
-    /// The AWS Region the bucket is in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    // The region is the status's own `region`, which every kind records (under the same key as
+    // this kind recorded it before regions were per resource).
 }
 
 pub type S3BucketStatus = ResourceStatus<BucketStatusFields>;

@@ -35,6 +35,7 @@ use crate::{
     conditions,
     errors::AwsError,
     gate::Gate,
+    kube_client::WatchBackoff,
     metrics::Metrics,
     namespaces::Namespaces,
     outputs,
@@ -69,6 +70,14 @@ pub struct Settings {
     pub concurrency: u16,
     pub watch_namespace: Option<String>,
     pub allow_cross_namespace_references: bool,
+    pub reconcile_timeout: Duration,
+}
+
+/// The Kubernetes clients a controller uses: its watches poll long, every other call is bounded.
+#[derive(Clone)]
+pub struct Clients {
+    pub watches: kube::Client,
+    pub calls: kube::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +97,9 @@ pub enum Error {
     /// A deletion that cannot reach the account or region the resource lives in.
     #[error("{0}")]
     Misplaced(String),
+    /// The reconcile took longer than `--reconcile-timeout` and was abandoned.
+    #[error("reconcile took longer than {0:?}; abandoned, to be retried")]
+    Timeout(Duration),
 }
 
 impl Error {
@@ -98,6 +110,7 @@ impl Error {
             Error::Finalizer(_) => "Finalizer".into(),
             Error::Pending(_) | Error::Unlisted(_) => "Pending".into(),
             Error::Misplaced(_) => "Misplaced".into(),
+            Error::Timeout(_) => "Timeout".into(),
         }
     }
 }
@@ -143,7 +156,7 @@ impl<K: AwsResource> Context<K> {
 
 /// Runs the controller for kind `K` until a termination signal.
 pub async fn run<K: AwsResource>(
-    kube: kube::Client,
+    clients: Clients,
     aws: &AwsPlacements,
     namespaces: Namespaces,
     settings: Settings,
@@ -151,6 +164,7 @@ pub async fn run<K: AwsResource>(
     ready: server::Health,
 ) {
     let kind = K::kind(&()).into_owned();
+    let kube = clients.watches;
     let (resources, config_maps): (Api<K>, Api<ConfigMap>) = match &settings.watch_namespace {
         Some(ns) => (
             Api::namespaced(kube.clone(), ns),
@@ -163,6 +177,10 @@ pub async fn run<K: AwsResource>(
     // Stripped before the store sees them: the cache holds only what reconcile reads.
     let memo = conditions::Memo::default();
     let (gate, admitted) = Gate::new(usize::from(settings.concurrency) * GATE_PER_WORKER);
+    let (resources_path, config_maps_path) = (
+        resources.resource_url().to_owned(),
+        config_maps.resource_url().to_owned(),
+    );
     let trigger = reflector(
         writer,
         watcher(resources, watcher::Config::default().any_semantic()).map_ok({
@@ -170,8 +188,8 @@ pub async fn run<K: AwsResource>(
             move |event| cache_view(event, &memo, &gate)
         }),
     )
-    .inspect(tracked(&ready, &kind))
-    .default_backoff();
+    .inspect(tracked(&ready, &kind, &resources_path))
+    .backoff(WatchBackoff::default());
     // Changes go through the gate; only watch errors reach the controller this way.
     let trigger = triggers::changed(trigger, worth_reconciling::<K>).filter_map({
         let gate = gate.clone();
@@ -206,8 +224,12 @@ pub async fn run<K: AwsResource>(
                 }
             }
         })
-        .inspect(tracked(&ready, &format!("{kind} outputs ConfigMap")))
-        .default_backoff()
+        .inspect(tracked(
+            &ready,
+            &format!("{kind} outputs ConfigMap"),
+            &config_maps_path,
+        ))
+        .backoff(WatchBackoff::default())
         .filter_map(|event| {
             future::ready(match event {
                 Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
@@ -227,9 +249,14 @@ pub async fn run<K: AwsResource>(
             None => Api::all_with(kube.clone(), &ar),
         };
         let index = references::RefIndex::default();
+        let path = api.resource_url().to_owned();
         let stream = watcher(api, watcher::Config::default().any_semantic())
-            .inspect(tracked(&ready, &format!("{kind} -> {}", ref_kind.kind)))
-            .default_backoff();
+            .inspect(tracked(
+                &ready,
+                &format!("{kind} -> {}", ref_kind.kind),
+                &path,
+            ))
+            .backoff(WatchBackoff::default());
         ref_triggers.push((*ref_kind, ar, references::changes(stream, index.clone())));
         ref_indexes.insert(ref_kind.kind, index);
     }
@@ -242,8 +269,8 @@ pub async fn run<K: AwsResource>(
         aws: aws.clone(),
         clients: Mutex::default(),
         namespaces,
-        kube: kube.clone(),
-        recorder: Recorder::new(kube, reporter.clone()),
+        kube: clients.calls.clone(),
+        recorder: Recorder::new(clients.calls, reporter.clone()),
         reporter,
         settings: settings.clone(),
         metrics,
@@ -345,17 +372,26 @@ async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<
     async move {
         let _timer = ctx.metrics.reconcile(&kind);
         let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
-        let result = finalizer(&api, FINALIZER, obj.clone(), |event| async {
-            match event {
-                finalizer::Event::Apply(obj) => sync::apply(&*obj, &ctx, &api).await,
-                finalizer::Event::Cleanup(obj) => sync::cleanup(&*obj, &ctx, &api).await,
-            }
-        })
+        let deadline = ctx.settings.reconcile_timeout;
+        let result = tokio::time::timeout(
+            deadline,
+            finalizer(&api, FINALIZER, obj.clone(), |event| async {
+                match event {
+                    finalizer::Event::Apply(obj) => sync::apply(&*obj, &ctx, &api).await,
+                    finalizer::Event::Cleanup(obj) => sync::cleanup(&*obj, &ctx, &api).await,
+                }
+            }),
+        )
         .await;
+        // Abandoned at the deadline, a reconcile leaves at most a create intent in status,
+        // which the next one resolves.
         let result = match result {
-            Ok(action) => Ok(action),
-            Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
-            Err(e) => Err(Error::Finalizer(e.to_string())),
+            Ok(Ok(action)) => Ok(action),
+            Ok(Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e))) => {
+                Err(e)
+            }
+            Ok(Err(e)) => Err(Error::Finalizer(e.to_string())),
+            Err(_) => Err(Error::Timeout(deadline)),
         };
         if result.is_ok() && obj.meta().deletion_timestamp.is_some() {
             ctx.dependents.forget(&obj);

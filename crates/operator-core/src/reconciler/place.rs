@@ -37,7 +37,9 @@ pub(super) async fn placed<K: AwsResource>(
             "waiting for the first list of namespaces".into(),
         ));
     }
-    let namespace = ctx.namespaces.annotations(&obj.namespace().unwrap_or_default());
+    let namespace = ctx
+        .namespaces
+        .annotations(&obj.namespace().unwrap_or_default());
     let (recorded_region, recorded_account) = recorded(obj.status());
     let default_region = &ctx.aws.default_placement().region;
     let mut placement = match placement::place(obj.annotations(), &namespace, default_region) {

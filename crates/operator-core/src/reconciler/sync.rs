@@ -164,7 +164,14 @@ async fn refuse<K: AwsResource>(
     ];
     status.observed_generation = obj.meta().generation;
     if write_status(ctx, api, obj, status).await? {
-        publish(ctx, obj, EventType::Warning, refused.reason, refused.message).await;
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            refused.reason,
+            refused.message,
+        )
+        .await;
     }
     Ok(Action::await_change())
 }
@@ -491,7 +498,14 @@ pub(super) async fn cleanup<K: AwsResource>(
                 Condition::new(SYNCED, false, refused.reason, &message),
             ];
             if write_status(ctx, api, obj, status).await? {
-                publish(ctx, obj, EventType::Warning, refused.reason, message.clone()).await;
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    refused.reason,
+                    message.clone(),
+                )
+                .await;
             }
             return Err(Error::Misplaced(message));
         }
