@@ -403,7 +403,8 @@ where
                     _ => None,
                 }
             }
-            Err(e) => Some(Err(e)),
+            // Counted by the health check; the controller must not back off on it.
+            Err(_) => None,
         };
         stream::iter(passed)
     })

@@ -190,17 +190,18 @@ pub async fn run<K: AwsResource>(
     )
     .inspect(tracked(&ready, &kind, &resources_path))
     .backoff(WatchBackoff::default());
-    // Changes go through the gate; only watch errors reach the controller this way.
+    // Changes go through the gate. No watch error reaches the controller, from any of its
+    // streams: each watch backs off on its own and counts in the health check, while the
+    // controller's own trigger backoff would pause every stream at once, for up to 30 s per
+    // error, so that watches back from an API server outage stayed unpolled past the
+    // liveness deadline.
     let trigger = triggers::changed(trigger, worth_reconciling::<K>).filter_map({
         let gate = gate.clone();
         move |change| {
-            future::ready(match change {
-                Ok(obj) => {
-                    gate.admit(&obj);
-                    None
-                }
-                Err(e) => Some(Err(e)),
-            })
+            if let Ok(obj) = change {
+                gate.admit(&obj);
+            }
+            future::ready(None::<Result<K, watcher::Error>>)
         }
     });
     // Every resource resyncs a period after its last reconcile.
@@ -233,8 +234,7 @@ pub async fn run<K: AwsResource>(
         .filter_map(|event| {
             future::ready(match event {
                 Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
+                _ => None,
             })
         });
 
