@@ -225,6 +225,11 @@ fn with_connection_close(request: &[u8]) -> Vec<u8> {
 
 /// The service a signed request is for, from its credential scope
 /// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
+/// moto's endpoint, from the env `just up` prints.
+pub fn moto_url() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: source the env `just up` prints")
+}
+
 pub fn service_of(request: &[u8]) -> String {
     let text = String::from_utf8_lossy(request);
     text.split("Credential=")

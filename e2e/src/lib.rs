@@ -427,6 +427,13 @@ impl Drop for Operator {
     }
 }
 
+/// One document of a multi-document manifest: `kind` named `name`, `spec` given as YAML lines.
+pub fn doc(kind: &str, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: service-operator.aws/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n{spec}---\n"
+    )
+}
+
 /// The HTTP status of `path` on the operator's metrics port; `None` when it does not answer.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
     http_get(port, path).map(|(status, _)| status)

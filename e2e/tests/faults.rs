@@ -5,15 +5,11 @@
 use std::time::{Duration, Instant};
 
 use e2e::{
-    Aws, Operator, Resources, condition, env,
-    fault::{Fault, FaultProxy},
+    Aws, Operator, Resources, condition, doc, env,
+    fault::{Fault, FaultProxy, moto_url},
     install_crds, kubectl, kubectl_apply, namespace, wait_until,
 };
 use sqs_controller::SQSQueue;
-
-fn moto_url() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: source the env `just up` prints")
-}
 
 fn operator_through(proxy: &FaultProxy, ns: &str) -> Operator {
     Operator::start_with_env(
@@ -21,12 +17,6 @@ fn operator_through(proxy: &FaultProxy, ns: &str) -> Operator {
         ns,
         &[],
         &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
-    )
-}
-
-fn doc(kind: &str, name: &str, spec: &str) -> String {
-    format!(
-        "apiVersion: service-operator.aws/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n{spec}---\n"
     )
 }
 
@@ -205,58 +195,6 @@ fn sqs_rate_limit(op: &Operator) -> Option<i64> {
         .find(|l| l.starts_with("aso_aws_rate_limit{") && l.contains("service=\"sqs\""))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-}
-
-/// With `--aws-max-tps sqs=20/1`, creating 200 queues never sends more than 20 SQS calls in
-/// any one second, as the proxy counts them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sqs_limit_of_20_per_second_holds_for_200_queues() {
-    let env = env().await;
-    install_crds(&env.kube).await;
-    let ns = namespace(&env.kube, "faults-tps", &[]).await;
-    let aws = Aws::new(&env.aws);
-    let proxy = FaultProxy::start(&moto_url()).await;
-    let op = Operator::start_with_env(
-        &e2e::binary("aws-service-operator"),
-        &ns,
-        &["--aws-max-tps", "sqs=20/1", "--concurrency", "32"],
-        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
-    );
-    let start = Instant::now();
-    let mut manifest = String::new();
-    for i in 0..200 {
-        manifest += &doc("SQSQueue", &format!("{ns}-q{i}"), "");
-    }
-    let (ok, err) = kubectl_apply(&ns, &manifest);
-    assert!(ok, "{err}");
-    let all_ready = wait_until(Duration::from_secs(180), || async {
-        let text = kubectl(&["-n", &ns, "get", "sqsqueues", "-o", "json"]);
-        let list: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let items = list["items"].as_array()?;
-        (items.len() == 200
-            && items
-                .iter()
-                .all(|i| condition(i, "Ready").is_some_and(|c| c.status == "True")))
-        .then_some(())
-    })
-    .await;
-    assert!(
-        all_ready.is_some(),
-        "200 queues not Ready in 180 s\n{}",
-        op.log_tail()
-    );
-    let (calls, most) = (proxy.requests_for("sqs"), proxy.max_per_second("sqs"));
-    println!(
-        "tps: {calls} SQS calls for 200 queues in {:.1} s, at most {most} in any second",
-        start.elapsed().as_secs_f64()
-    );
-    assert!(
-        calls >= 400,
-        "only {calls} SQS calls went through the proxy"
-    );
-    assert!(most <= 20, "{most} SQS calls within one second");
-    assert_eq!(aws.queue_urls(&format!("{ns}-q")).await.len(), 200);
-    kubectl(&["-n", &ns, "delete", "sqsqueues", "--all", "--wait=false"]);
 }
 
 /// Every call hangs (read, never answered): the attempt timeout cuts each one, the resource
