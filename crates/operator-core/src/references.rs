@@ -288,10 +288,13 @@ pub struct Dependents<K: kube::Resource<DynamicType = ()>> {
     _kind: std::marker::PhantomData<fn() -> K>,
 }
 
+/// A dependent's namespace and name.
+type DependentName = (Box<str>, Box<str>);
+
 #[derive(Default)]
 struct DependentIndex {
     /// Target -> the resources that refer to it, by namespace and name.
-    by_target: HashMap<Key, Vec<(Box<str>, Box<str>)>>,
+    by_target: HashMap<Key, Vec<DependentName>>,
     /// Dependent -> the targets it referred to when last reconciled.
     by_dependent: HashMap<Key, Box<[Key]>>,
 }
