@@ -44,6 +44,14 @@ pub struct FaultProxy {
 
 type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
 
+/// Records a request for `service`; returns how many came for it before (its sequence number).
+fn arrive(arrivals: &Mutex<Vec<(Instant, String)>>, service: String) -> u64 {
+    let mut arrivals = arrivals.lock().unwrap();
+    let before = arrivals.iter().filter(|(_, s)| *s == service).count();
+    arrivals.push((Instant::now(), service));
+    before as u64
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
@@ -70,15 +78,13 @@ impl FaultProxy {
                 arrivals.clone(),
             );
             async move {
-                let mut seq = 0u64;
                 while let Ok((conn, _)) = listener.accept().await {
-                    seq += 1;
                     let now = *fault.lock().unwrap();
                     requests.fetch_add(1, Ordering::Relaxed);
                     let (upstream, throttled, arrivals) =
                         (upstream.clone(), throttled.clone(), arrivals.clone());
                     tokio::spawn(async move {
-                        let _ = serve(conn, &upstream, now, seq, &throttled, &arrivals).await;
+                        let _ = serve(conn, &upstream, now, &throttled, &arrivals).await;
                     });
                 }
             }
@@ -137,7 +143,6 @@ async fn serve(
     mut conn: TcpStream,
     upstream: &str,
     fault: Fault,
-    seq: u64,
     throttled: &AtomicU64,
     arrivals: &Mutex<Vec<(Instant, String)>>,
 ) -> std::io::Result<()> {
@@ -147,17 +152,16 @@ async fn serve(
         return Ok(());
     }
     let request = read_request(&mut conn).await?;
-    arrivals
-        .lock()
-        .unwrap()
-        .push((Instant::now(), service_of(&request)));
+    let seq = arrive(arrivals, service_of(&request));
     match fault {
         Fault::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return Ok(());
         }
         Fault::Latency(d) => tokio::time::sleep(d).await,
-        // Spread evenly by sequence number: reproducible, and no burst passes untouched.
+        // Spread evenly by each service's own sequence number, starting with its first call:
+        // reproducible, no burst passes untouched, and a service that makes only a few calls
+        // is throttled too.
         Fault::Throttle(share) if ((seq * 7919) % 1000) as f64 / 1000.0 < share => {
             throttled.fetch_add(1, Ordering::Relaxed);
             conn.write_all(&throttling_response(&request)).await?;

@@ -73,22 +73,8 @@ pub(super) async fn apply<K: AwsResource>(
         Ok(refs) => refs,
         Err(unresolved) => {
             // Not an error: the reference's watch wakes this resource when it changes.
-            let mut status = previous_status(obj);
-            status.conditions = vec![
-                Condition::new(READY, false, unresolved.reason, &unresolved.message),
-                Condition::new(SYNCED, false, unresolved.reason, &unresolved.message),
-            ];
-            status.observed_generation = obj.meta().generation;
-            if write_status(ctx, api, obj, status).await? {
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Normal,
-                    unresolved.reason,
-                    unresolved.message,
-                )
-                .await;
-            }
+            let (reason, message) = (unresolved.reason, unresolved.message);
+            blocked(obj, ctx, api, reason, message, false).await?;
             return Ok(Action::requeue(REFERENCE_REQUEUE));
         }
     };
@@ -156,24 +142,41 @@ async fn refuse<K: AwsResource>(
     api: &Api<K>,
     refused: Refused,
 ) -> Result<Action, Error> {
+    blocked(obj, ctx, api, refused.reason, refused.message, true).await?;
+    Ok(Action::await_change())
+}
+
+/// Not Ready nor Synced for `reason`, with nothing called in AWS; `terminal` when only a change
+/// from the user can unblock it (a Warning Event then, a Normal one otherwise). The Event goes
+/// out only when the status changed.
+async fn blocked<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+    reason: &str,
+    message: String,
+    terminal: bool,
+) -> Result<(), Error> {
     let mut status = previous_status(obj);
     status.conditions = vec![
-        Condition::new(READY, false, refused.reason, &refused.message),
-        Condition::new(SYNCED, false, refused.reason, &refused.message),
-        Condition::new(TERMINAL, true, refused.reason, &refused.message),
+        Condition::new(READY, false, reason, &message),
+        Condition::new(SYNCED, false, reason, &message),
     ];
+    if terminal {
+        status
+            .conditions
+            .push(Condition::new(TERMINAL, true, reason, &message));
+    }
     status.observed_generation = obj.meta().generation;
     if write_status(ctx, api, obj, status).await? {
-        publish(
-            ctx,
-            obj,
-            EventType::Warning,
-            refused.reason,
-            refused.message,
-        )
-        .await;
+        let kind = if terminal {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(ctx, obj, kind, reason, message).await;
     }
-    Ok(Action::await_change())
+    Ok(())
 }
 
 /// A kind whose watch has not listed once (what `obj` refers to, or outputs ConfigMaps).
