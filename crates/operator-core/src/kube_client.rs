@@ -130,7 +130,7 @@ where
             if let Some(path) = watch
                 && response.status().is_success()
             {
-                tracing::debug!(%path, "watch request answered");
+                tracing::trace!(%path, "watch request answered");
                 health.watch_answered(&path);
             }
             Ok(response)

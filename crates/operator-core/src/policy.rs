@@ -8,6 +8,7 @@ pub const DELETION_POLICY: &str = "service-operator.aws/deletion-policy";
 pub const RESYNC_PERIOD: &str = "service-operator.aws/resync-period";
 pub const ADOPT: &str = "service-operator.aws/adopt";
 pub const FORCE_DELETE: &str = "service-operator.aws/force-delete";
+pub const PAUSED: &str = "service-operator.aws/paused";
 
 /// What happens to the AWS resource when its Kubernetes object is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,6 +62,12 @@ pub fn resync_period<K: Resource>(obj: &K) -> Option<Duration> {
 
 pub fn wants_adoption<K: Resource>(obj: &K) -> bool {
     annotation(obj, ADOPT).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// No AWS call of any kind while set; removing it resumes at once (an annotation change
+/// triggers a reconcile).
+pub fn is_paused<K: Resource>(obj: &K) -> bool {
+    annotation(obj, PAUSED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 pub fn wants_force_delete<K: Resource>(obj: &K) -> bool {

@@ -97,6 +97,10 @@ pub enum Error {
     /// A deletion that cannot reach the account or region the resource lives in.
     #[error("{0}")]
     Misplaced(String),
+    /// Not a failure: a paused resource's deletion waits (the finalizer stays) until the
+    /// annotation is removed, which wakes it.
+    #[error("{0}")]
+    Paused(String),
     /// The reconcile took longer than `--reconcile-timeout` and was abandoned.
     #[error("reconcile took longer than {0:?}; abandoned, to be retried")]
     Timeout(Duration),
@@ -111,6 +115,7 @@ impl Error {
             Error::Pending(_) | Error::Unlisted(_) => "Pending".into(),
             Error::Misplaced(_) => "Misplaced".into(),
             Error::Timeout(_) => "Timeout".into(),
+            Error::Paused(_) => "Paused".into(),
         }
     }
 }
@@ -418,6 +423,7 @@ fn error_policy<K: AwsResource>(obj: Arc<K>, error: &Error, ctx: Arc<Context<K>>
     match error {
         Error::Pending(_) => Action::requeue(SHORT_REQUEUE),
         Error::Unlisted(_) => Action::requeue(LIST_REQUEUE),
+        Error::Paused(_) => Action::await_change(),
         // No hot loop: a spec change triggers a reconcile anyway, otherwise try at the next resync.
         Error::Aws(e) if e.is_terminal() => Action::await_change(),
         _ => {

@@ -48,6 +48,9 @@ pub(super) async fn apply<K: AwsResource>(
     ctx: &Context<K>,
     api: &Api<K>,
 ) -> Result<Action, Error> {
+    if policy::is_paused(obj) {
+        return paused(obj, ctx, api, false).await;
+    }
     let namespace = obj.namespace().unwrap_or_default();
     let placed = match place::placed(obj, ctx, false).await? {
         Ok(placed) => placed,
@@ -177,6 +180,47 @@ async fn blocked<K: AwsResource>(
         publish(ctx, obj, kind, reason, message).await;
     }
     Ok(())
+}
+
+/// Paused: nothing is called in AWS (not even a read), Synced says so and Ready stays what it
+/// was; a deletion keeps the finalizer until the annotation is removed.
+async fn paused<K: AwsResource>(
+    obj: &K,
+    ctx: &Context<K>,
+    api: &Api<K>,
+    deleting: bool,
+) -> Result<Action, Error> {
+    const REASON: &str = "Paused";
+    let message = if deleting {
+        format!(
+            "{} is set: the deletion waits until it is removed",
+            policy::PAUSED
+        )
+    } else {
+        format!(
+            "{} is set: no AWS calls until it is removed",
+            policy::PAUSED
+        )
+    };
+    // The cache keeps no conditions: Ready comes from the object itself.
+    let live = api.get_status(&obj.name_any()).await?;
+    let ready = live
+        .status()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY).cloned())
+        .unwrap_or_else(|| Condition::new(READY, false, REASON, &message));
+    let mut status = previous_status(obj);
+    status.conditions = vec![
+        Condition::new(READY, ready.is_true(), &ready.reason, &ready.message),
+        Condition::new(SYNCED, false, REASON, &message),
+    ];
+    if write_status(ctx, api, obj, status).await? {
+        publish(ctx, obj, EventType::Normal, REASON, message.clone()).await;
+    }
+    if deleting {
+        // An Ok cleanup would remove the finalizer, and the AWS resource would stay behind.
+        return Err(Error::Paused(message));
+    }
+    Ok(Action::await_change())
 }
 
 /// A kind whose watch has not listed once (what `obj` refers to, or outputs ConfigMaps).
@@ -438,6 +482,9 @@ pub(super) async fn cleanup<K: AwsResource>(
     ctx: &Context<K>,
     api: &Api<K>,
 ) -> Result<Action, Error> {
+    if policy::is_paused(obj) {
+        return paused(obj, ctx, api, true).await;
+    }
     let name = obj.aws_name();
     // The outputs go whatever the policy: they describe this object, which is going. Another
     // kind's keys in the same ConfigMap stay.
