@@ -4,17 +4,24 @@
 //! each bounded by `--kube-timeout`.
 
 use std::{
+    fmt::Debug,
     future::Future,
     pin::Pin,
     task::{Context, Poll},
     time::Duration,
 };
 
+use futures::{Stream, StreamExt};
 use http::{Request, Response};
-use kube::client::{Body, ClientBuilder};
+use kube::{
+    Api,
+    client::{Body, ClientBuilder},
+    runtime::{WatchStreamExt, watcher},
+};
+use serde::de::DeserializeOwned;
 use tower::{Layer, Service};
 
-use crate::server::Health;
+use crate::server::{Health, tracked};
 
 /// How long connecting to the API server may take for a watch; its answer may take as long as
 /// kube's read timeout (the server ends a watch within five minutes).
@@ -74,6 +81,24 @@ impl kube::runtime::utils::Backoff for WatchBackoff {
     fn reset(&mut self) {
         self.next = WATCH_RETRY_FIRST;
     }
+}
+
+/// A watch as every one of the operator's is run: counted by `health` under `name` (towards
+/// readiness until it lists, towards liveness while it fails), and retried with
+/// [`WatchBackoff`].
+pub fn watched<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    health: &Health,
+    name: &str,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let track = tracked(health, name, api.resource_url());
+    watcher(api, config)
+        .inspect(track)
+        .backoff(WatchBackoff::default())
 }
 
 #[derive(Debug, thiserror::Error)]

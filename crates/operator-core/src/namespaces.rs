@@ -11,16 +11,11 @@ use kube::{
     runtime::{
         WatchStreamExt,
         reflector::{self, ObjectRef, Store},
-        watcher::{self, watcher},
+        watcher,
     },
 };
 
-use crate::{
-    PREFIX,
-    kube_client::WatchBackoff,
-    listed::Listed,
-    server::{Health, tracked},
-};
+use crate::{PREFIX, kube_client::watched, listed::Listed, server::Health};
 
 #[derive(Clone)]
 pub struct Namespaces {
@@ -33,7 +28,6 @@ impl Namespaces {
     /// own namespace and no other).
     pub fn watch(kube: kube::Client, only: Option<&str>, health: &Health) -> Self {
         let api: Api<PartialObjectMeta<Namespace>> = Api::all(kube);
-        let path = api.resource_url().to_owned();
         let config = match only {
             Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
             None => watcher::Config::default(),
@@ -42,9 +36,7 @@ impl Namespaces {
         let (store, writer) = reflector::store();
         let listed = Listed::default();
         let opened = listed.clone();
-        let stream = watcher(api, config)
-            .inspect(tracked(health, "namespaces", &path))
-            .backoff(WatchBackoff::default())
+        let stream = watched(api, config, health, "namespaces")
             .modify(|ns| {
                 // Only this operator's annotations are read: the rest would be memory for nothing.
                 ns.metadata.managed_fields = None;

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api, Resource, ResourceExt,
     runtime::{
-        Controller, WatchStreamExt,
+        Controller,
         controller::{self, Action},
         events::{Recorder, Reporter},
         finalizer::{self, finalizer},
@@ -35,7 +35,7 @@ use crate::{
     conditions,
     errors::AwsError,
     gate::Gate,
-    kube_client::WatchBackoff,
+    kube_client::watched,
     metrics::Metrics,
     namespaces::Namespaces,
     outputs,
@@ -44,8 +44,7 @@ use crate::{
     references::{self, RefObject},
     resource::AwsResource,
     resync::{self, LastReconciled},
-    server::{self, tracked},
-    triggers,
+    server, triggers,
 };
 
 pub const FINALIZER: &str = "service-operator.aws/finalizer";
@@ -182,19 +181,19 @@ pub async fn run<K: AwsResource>(
     // Stripped before the store sees them: the cache holds only what reconcile reads.
     let memo = conditions::Memo::default();
     let (gate, admitted) = Gate::new(usize::from(settings.concurrency) * GATE_PER_WORKER);
-    let (resources_path, config_maps_path) = (
-        resources.resource_url().to_owned(),
-        config_maps.resource_url().to_owned(),
-    );
     let trigger = reflector(
         writer,
-        watcher(resources, watcher::Config::default().any_semantic()).map_ok({
+        watched(
+            resources,
+            watcher::Config::default().any_semantic(),
+            &ready,
+            &kind,
+        )
+        .map_ok({
             let (memo, gate) = (memo.clone(), gate.clone());
             move |event| cache_view(event, &memo, &gate)
         }),
-    )
-    .inspect(tracked(&ready, &kind, &resources_path))
-    .backoff(WatchBackoff::default());
+    );
     // Changes go through the gate. No watch error reaches the controller, from any of its
     // streams: each watch backs off on its own and counts in the health check, while the
     // controller's own trigger backoff would pause every stream at once, for up to 30 s per
@@ -221,27 +220,26 @@ pub async fn run<K: AwsResource>(
     // other edits are undone at resync.
     let cm_fingerprints = outputs::Fingerprints::of::<K>();
     let selector = outputs::kind_label::<K>();
-    let cm_trigger = watcher(config_maps, watcher::Config::default().labels(&selector))
-        .inspect({
-            let fingerprints = cm_fingerprints.clone();
-            move |event| {
-                if let Ok(event) = event {
-                    fingerprints.observe(event);
-                }
+    let cm_trigger = watched(
+        config_maps,
+        watcher::Config::default().labels(&selector),
+        &ready,
+        &format!("{kind} outputs ConfigMap"),
+    )
+    .inspect({
+        let fingerprints = cm_fingerprints.clone();
+        move |event| {
+            if let Ok(event) = event {
+                fingerprints.observe(event);
             }
+        }
+    })
+    .filter_map(|event| {
+        future::ready(match event {
+            Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
+            _ => None,
         })
-        .inspect(tracked(
-            &ready,
-            &format!("{kind} outputs ConfigMap"),
-            &config_maps_path,
-        ))
-        .backoff(WatchBackoff::default())
-        .filter_map(|event| {
-            future::ready(match event {
-                Ok(watcher::Event::Delete(cm)) => Some(Ok(cm)),
-                _ => None,
-            })
-        });
+    });
 
     // For each kind this one refers to, an index of readiness and ARN by name, fed by a watch;
     // its changes wake exactly the resources that refer to it.
@@ -254,14 +252,12 @@ pub async fn run<K: AwsResource>(
             None => Api::all_with(kube.clone(), &ar),
         };
         let index = references::RefIndex::default();
-        let path = api.resource_url().to_owned();
-        let stream = watcher(api, watcher::Config::default().any_semantic())
-            .inspect(tracked(
-                &ready,
-                &format!("{kind} -> {}", ref_kind.kind),
-                &path,
-            ))
-            .backoff(WatchBackoff::default());
+        let stream = watched(
+            api,
+            watcher::Config::default().any_semantic(),
+            &ready,
+            &format!("{kind} -> {}", ref_kind.kind),
+        );
         ref_triggers.push((*ref_kind, ar, references::changes(stream, index.clone())));
         ref_indexes.insert(ref_kind.kind, index);
     }
