@@ -427,6 +427,18 @@ impl Drop for Operator {
     }
 }
 
+/// How many `kind` objects `namespace` holds, once every one of them is Ready; `None` while
+/// any is not (or the list cannot be read).
+pub fn all_ready(namespace: &str, kind: &str) -> Option<usize> {
+    let text = kubectl(&["-n", namespace, "get", kind, "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let items = list["items"].as_array()?;
+    items
+        .iter()
+        .all(|i| condition(i, "Ready").is_some_and(|c| c.status == "True"))
+        .then_some(items.len())
+}
+
 /// One document of a multi-document manifest: `kind` named `name`, `spec` given as YAML lines.
 pub fn doc(kind: &str, name: &str, spec: &str) -> String {
     format!(

@@ -106,16 +106,7 @@ async fn a_throttling_storm_delays_but_never_fails_anything() {
         async move {
             wait_until(
                 deadline.saturating_duration_since(Instant::now()),
-                || async {
-                    let text = kubectl(&["-n", &ns, "get", kind, "-o", "json"]);
-                    let list: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    list["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .all(|i| condition(i, "Ready").is_some_and(|c| c.status == "True"))
-                        .then_some(())
-                },
+                || async { e2e::all_ready(&ns, kind) },
             )
             .await
             .is_some()

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::{
-    Aws, Operator, condition, doc, env,
+    Aws, Operator, doc, env,
     fault::{FaultProxy, moto_url},
     install_crds, kubectl, kubectl_apply, namespace, wait_until,
 };
@@ -33,14 +33,7 @@ async fn an_sqs_limit_of_20_per_second_holds_for_200_queues() {
     let (ok, err) = kubectl_apply(&ns, &manifest);
     assert!(ok, "{err}");
     let all_ready = wait_until(Duration::from_secs(180), || async {
-        let text = kubectl(&["-n", &ns, "get", "sqsqueues", "-o", "json"]);
-        let list: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let items = list["items"].as_array()?;
-        (items.len() == 200
-            && items
-                .iter()
-                .all(|i| condition(i, "Ready").is_some_and(|c| c.status == "True")))
-        .then_some(())
+        (e2e::all_ready(&ns, "sqsqueues") == Some(200)).then_some(())
     })
     .await;
     assert!(
