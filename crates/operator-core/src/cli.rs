@@ -104,6 +104,16 @@ pub struct CoreArgs {
     #[arg(long, env = "ASO_RECONCILE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub reconcile_timeout: Duration,
 
+    /// How many times one change may be written to AWS, each time without AWS keeping it (the
+    /// next look still differs), before the resource is written no more until its spec changes
+    /// (Terminal condition UpdateLoop). 0 turns the breaker off.
+    #[arg(long, env = "ASO_UPDATE_LOOP_WRITES", default_value_t = 3)]
+    pub update_loop_writes: u32,
+
+    /// The window those writes are counted in.
+    #[arg(long, env = "ASO_UPDATE_LOOP_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub update_loop_window: Duration,
+
     /// How long a watch may fail to reconnect to the API server before /healthz fails and the
     /// process exits (its Deployment restarts it with fresh connections).
     #[arg(long, env = "ASO_WATCH_FAILURE_DEADLINE", default_value = "60s", value_parser = humantime::parse_duration)]

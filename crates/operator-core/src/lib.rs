@@ -6,6 +6,7 @@
 //! classification, backoff, drift resync and metrics — lives here, once.
 
 pub mod aws;
+pub mod changes;
 pub mod cli;
 pub mod conditions;
 pub mod crd;
@@ -31,9 +32,10 @@ pub mod service;
 pub mod status;
 pub mod telemetry;
 pub mod triggers;
+pub mod write_loop;
 
 pub use errors::AwsError;
-pub use resource::{AwsResource, EndpointService, NameRule, Readiness};
+pub use resource::{AwsResource, EndpointService, NameRule, PlannedChange, Readiness};
 pub use status::ResourceStatus;
 
 // Re-exported so every service crate builds against the same versions.

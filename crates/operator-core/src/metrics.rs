@@ -55,8 +55,16 @@ pub struct OperationLabels {
     pub operation: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FieldLabels {
+    pub kind: String,
+    pub field: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Metrics {
+    drift_corrections: Family<FieldLabels, Counter>,
+    update_loops: Family<FieldLabels, Counter>,
     aws_rate_limit: Family<ServiceLabels, Gauge>,
     aws_waiting: Family<ServiceLabels, Gauge>,
     aws_throttled: Family<OperationLabels, Counter>,
@@ -117,7 +125,21 @@ impl Default for Metrics {
             "1 while this process reconciles (holds the lease, or runs without leader election)",
             leader.clone(),
         );
+        let drift_corrections = Family::<FieldLabels, Counter>::default();
+        registry.register(
+            "drift_corrections",
+            "Fields put back in AWS after a change outside the spec, by kind and field",
+            drift_corrections.clone(),
+        );
+        let update_loops = Family::<FieldLabels, Counter>::default();
+        registry.register(
+            "update_loops",
+            "Resources no longer written because AWS did not keep what was written, by kind and field",
+            update_loops.clone(),
+        );
         Self {
+            drift_corrections,
+            update_loops,
             aws_rate_limit,
             aws_waiting,
             aws_throttled,
@@ -191,6 +213,24 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 kind: kind.to_owned(),
                 error: error.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn drift_corrected(&self, kind: &str, field: &str) {
+        self.drift_corrections
+            .get_or_create(&FieldLabels {
+                kind: kind.to_owned(),
+                field: field.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn update_loop(&self, kind: &str, field: &str) {
+        self.update_loops
+            .get_or_create(&FieldLabels {
+                kind: kind.to_owned(),
+                field: field.to_owned(),
             })
             .inc();
     }

@@ -16,6 +16,7 @@ use crate::{
     resource::AwsResource,
     server::{self, Health},
     telemetry,
+    write_loop::LoopLimit,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,10 @@ impl Operator {
             watch_namespace: args.watch_namespace.clone(),
             allow_cross_namespace_references: args.allow_cross_namespace_references,
             reconcile_timeout: args.reconcile_timeout,
+            update_loop: LoopLimit {
+                writes: args.update_loop_writes,
+                window: args.update_loop_window,
+            },
         };
         tracing::info!(region = %aws.default_placement().region, account = ?aws.own().account_id, endpoint = ?args.aws_endpoint_url, namespace = ?settings.watch_namespace, "operator starting");
         Ok(Self {

@@ -9,6 +9,8 @@ pub const RESYNC_PERIOD: &str = "service-operator.aws/resync-period";
 pub const ADOPT: &str = "service-operator.aws/adopt";
 pub const FORCE_DELETE: &str = "service-operator.aws/force-delete";
 pub const PAUSED: &str = "service-operator.aws/paused";
+pub const READ_ONLY: &str = "service-operator.aws/read-only";
+pub const IGNORE_DRIFT: &str = "service-operator.aws/ignore-drift";
 
 /// What happens to the AWS resource when its Kubernetes object is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +70,23 @@ pub fn wants_adoption<K: Resource>(obj: &K) -> bool {
 /// triggers a reconcile).
 pub fn is_paused<K: Resource>(obj: &K) -> bool {
     annotation(obj, PAUSED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Observe and report only: nothing is created, written, tagged or deleted in AWS.
+pub fn is_read_only<K: Resource>(obj: &K) -> bool {
+    annotation(obj, READ_ONLY).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The fields (spec names, case-insensitive) left alone after creation: values other tools own.
+pub fn ignored_drift<K: Resource>(obj: &K) -> Vec<String> {
+    annotation(obj, IGNORE_DRIFT)
+        .map(|v| {
+            v.split(',')
+                .map(|f| f.trim().to_ascii_lowercase())
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn wants_force_delete<K: Resource>(obj: &K) -> bool {

@@ -7,7 +7,7 @@ use kube::{
     core::{NamespaceResourceScope, object::HasStatus},
 };
 use schemars::JsonSchema;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     aws::AwsClients,
@@ -30,6 +30,56 @@ pub enum Readiness {
         reason: String,
         message: String,
     },
+}
+
+/// One change the operator would make (or made), as plans, status and loop reports show it:
+/// the field by its spec name, and the values AWS has and the spec asks for, where the kind can
+/// say them in a few words (never a secret: kinds leave those out).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+}
+
+impl PlannedChange {
+    pub fn field(field: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            aws: None,
+            spec: None,
+        }
+    }
+
+    pub fn values(
+        field: impl Into<String>,
+        aws: Option<impl fmt::Display>,
+        spec: Option<impl fmt::Display>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            aws: aws.map(|v| v.to_string()),
+            spec: spec.map(|v| v.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for PlannedChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.field)?;
+        match (&self.aws, &self.spec) {
+            (None, None) => Ok(()),
+            (aws, spec) => write!(
+                f,
+                " (AWS {}, spec {})",
+                aws.as_deref().unwrap_or("unset"),
+                spec.as_deref().unwrap_or("unset")
+            ),
+        }
+    }
 }
 
 /// A CEL rule over the whole object that checks `metadata.name` where the AWS name defaults
@@ -151,6 +201,12 @@ pub trait AwsResource:
         tags: &BTreeMap<String, String>,
     ) -> Vec<Self::Change>;
 
+    /// `change` as plans and reports show it; by default only its field, named by `Display`.
+    /// Kinds name the values where they are short and not secret.
+    fn planned(change: &Self::Change, _observed: &Self::Observed) -> PlannedChange {
+        PlannedChange::field(change.to_string())
+    }
+
     /// Writes `changes` to AWS.
     fn update(
         &self,
@@ -181,6 +237,17 @@ pub trait AwsResource:
     /// A Service the app can reach the resource by; created and owned by the resource.
     fn service(_observed: &Self::Observed) -> Option<EndpointService> {
         None
+    }
+
+    /// Every resource of this kind in the client's account and region whose AWS name starts with
+    /// `prefix`, each as an object whose spec describes it as AWS has it (so that `diff` finds
+    /// nothing but the ownership tags), named after it, for `export`. `None` for a kind that
+    /// cannot be exported (one that needs references to describe).
+    fn export(
+        _client: &Self::Client,
+        _prefix: &str,
+    ) -> impl Future<Output = Option<Result<Vec<Self>, AwsError>>> + Send {
+        async { None }
     }
 
     /// Removes what this resource added to other AWS resources when its own AWS resource is

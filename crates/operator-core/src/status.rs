@@ -5,7 +5,16 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::conditions::Condition;
+use crate::{conditions::Condition, resource::PlannedChange};
+
+/// When drift was last corrected, and in which fields.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftCorrection {
+    /// RFC 3339.
+    pub time: String,
+    pub fields: Vec<String>,
+}
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +43,12 @@ pub struct ResourceStatus<F> {
     /// The AWS account the resource lives in (the namespace's role's, or the operator's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    /// Read-only: the changes the operator would make if it managed the resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlannedChange>,
+    /// The last time the operator put back what was changed in AWS outside the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift_correction: Option<DriftCorrection>,
     #[serde(flatten)]
     pub fields: F,
 }

@@ -45,6 +45,7 @@ use crate::{
     resource::AwsResource,
     resync::{self, LastReconciled},
     server, triggers,
+    write_loop::{LoopBreaker, LoopLimit},
 };
 
 pub const FINALIZER: &str = "service-operator.aws/finalizer";
@@ -70,6 +71,7 @@ pub struct Settings {
     pub watch_namespace: Option<String>,
     pub allow_cross_namespace_references: bool,
     pub reconcile_timeout: Duration,
+    pub update_loop: LoopLimit,
 }
 
 /// The Kubernetes clients a controller uses: its watches poll long, every other call is bounded.
@@ -141,6 +143,8 @@ struct Context<K: AwsResource> {
     gate: Gate<K>,
     /// What the cache keeps of each resource's conditions (the cached objects have none).
     conditions: conditions::Memo,
+    /// Changes written that AWS did not keep, per resource.
+    loops: LoopBreaker,
 }
 
 impl<K: AwsResource> Context<K> {
@@ -282,6 +286,7 @@ pub async fn run<K: AwsResource>(
         last_reconciled,
         gate,
         conditions: memo,
+        loops: LoopBreaker::default(),
     });
 
     info!(%kind, concurrency = settings.concurrency, "starting controller");
@@ -397,6 +402,7 @@ async fn reconcile<K: AwsResource>(obj: Arc<K>, ctx: Arc<Context<K>>) -> Result<
         if result.is_ok() && obj.meta().deletion_timestamp.is_some() {
             ctx.dependents.forget(&obj);
             ctx.last_reconciled.forget(&*obj);
+            ctx.loops.forget(&obj.uid().unwrap_or_default());
         } else {
             ctx.last_reconciled.touch(&*obj);
         }

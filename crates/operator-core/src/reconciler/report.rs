@@ -12,10 +12,11 @@ use tracing::warn;
 
 use super::{Context, Error};
 use crate::{
-    MANAGER,
+    MANAGER, changes,
     conditions::{Condition, READY, SYNCED, TERMINAL},
     errors::AwsError,
-    resource::{AwsResource, Readiness},
+    policy,
+    resource::{AwsResource, PlannedChange, Readiness},
     status::ResourceStatus,
     triggers,
 };
@@ -24,27 +25,82 @@ pub(super) fn previous_status<K: AwsResource>(obj: &K) -> ResourceStatus<K::Stat
     obj.status().cloned().unwrap_or_default()
 }
 
+/// How AWS compares with the spec after a pass over a resource that exists.
+pub(super) enum SyncState {
+    InSync,
+    /// On its way: AWS is busy, or the change takes more steps.
+    Behind,
+    /// Read-only: what the operator would write (nothing when empty).
+    ReadOnly(Vec<PlannedChange>),
+    /// These changes were written again and again and AWS did not keep them.
+    Looping {
+        changes: Vec<PlannedChange>,
+        writes: u32,
+        window: std::time::Duration,
+    },
+}
+
 pub(super) fn managed_status<K: AwsResource>(
     obj: &K,
     observed: &K::Observed,
     readiness: &Readiness,
-    in_sync: bool,
+    state: &SyncState,
     output: BTreeMap<String, String>,
 ) -> ResourceStatus<K::StatusFields> {
-    let synced = match readiness {
-        Readiness::Unusable { reason, message } => {
+    let mut conditions = vec![ready_condition::<K>(readiness)];
+    let mut plan = Vec::new();
+    let synced = match (readiness, state) {
+        (_, SyncState::ReadOnly(changes)) if changes.is_empty() => Condition::new(
+            SYNCED,
+            true,
+            "Synced",
+            format!("AWS matches the spec ({} is set: nothing is written)", policy::READ_ONLY),
+        ),
+        (_, SyncState::ReadOnly(changes)) => {
+            plan.clone_from(changes);
+            Condition::new(
+                SYNCED,
+                false,
+                "Differs",
+                format!(
+                    "AWS differs from the spec in {}; {} is set, so nothing is written",
+                    changes::describe(changes),
+                    policy::READ_ONLY
+                ),
+            )
+        }
+        (
+            _,
+            SyncState::Looping {
+                changes,
+                writes,
+                window,
+            },
+        ) => {
+            let message = format!(
+                "AWS did not keep {} after {writes} writes within {}; the operator writes this \
+                 resource no more until its spec changes",
+                changes::describe(changes),
+                humantime::format_duration(*window)
+            );
+            conditions.push(Condition::new(TERMINAL, true, "UpdateLoop", &message));
+            Condition::new(SYNCED, false, "UpdateLoop", message)
+        }
+        (Readiness::Unusable { reason, message }, _) => {
             Condition::new(SYNCED, false, reason, message.clone())
         }
-        _ if in_sync => Condition::new(SYNCED, true, "Synced", "AWS matches the spec"),
-        _ => Condition::new(
+        (_, SyncState::InSync) => Condition::new(SYNCED, true, "Synced", "AWS matches the spec"),
+        (_, SyncState::Behind) => Condition::new(
             SYNCED,
             false,
             "Updating",
             "Waiting for AWS to finish applying the spec",
         ),
     };
+    conditions.insert(1, synced);
+    let previous = obj.status();
     ResourceStatus {
-        conditions: vec![ready_condition::<K>(readiness), synced],
+        conditions,
         observed_generation: obj.meta().generation,
         arn: K::arn(observed),
         output,
@@ -52,6 +108,8 @@ pub(super) fn managed_status<K: AwsResource>(
         // Set by the caller, which knows the placement.
         region: None,
         account_id: None,
+        plan,
+        last_drift_correction: previous.and_then(|s| s.last_drift_correction.clone()),
         fields: K::status_fields(observed),
     }
 }

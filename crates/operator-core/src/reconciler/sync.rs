@@ -1,6 +1,8 @@
 //! One pass over one resource: observe, create if absent (intent first), ownership and
 //! adoption, diff and update; and on delete, the deletion policy.
 
+use std::time::Instant;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::{
     Api, ResourceExt,
@@ -10,9 +12,10 @@ use kube::{
 use super::{
     Context, Error, REFERENCE_REQUEUE, SHORT_REQUEUE,
     place::{self, Placed},
-    report::{managed_status, previous_status, publish, report_error, write_status},
+    report::{SyncState, managed_status, previous_status, publish, report_error, write_status},
 };
 use crate::{
+    changes,
     conditions::{Condition, READY, SYNCED, TERMINAL},
     outputs,
     ownership::{self, Owner},
@@ -20,6 +23,8 @@ use crate::{
     policy::{self, DeletionPolicy},
     references::{self, Reference, Resolved},
     resource::{AwsResource, Readiness},
+    status::DriftCorrection,
+    triggers::hash_of,
 };
 
 /// What one pass of synchronisation found.
@@ -27,8 +32,12 @@ enum Synced<O> {
     Managed {
         observed: O,
         readiness: Readiness,
-        in_sync: bool,
+        state: SyncState,
+        /// The fields this pass put back after a change outside the spec.
+        corrected: Option<Vec<String>>,
     },
+    /// Read-only, and AWS has no such resource: nothing is created.
+    Missing,
     NotOwned(NotOwned),
 }
 
@@ -88,12 +97,38 @@ pub(super) async fn apply<K: AwsResource>(
         Ok(Synced::Managed {
             observed,
             readiness,
-            in_sync,
+            state,
+            corrected,
         }) => {
             let data = K::outputs(&observed);
-            let mut status = managed_status(obj, &observed, &readiness, in_sync, data.clone());
+            let mut status = managed_status(obj, &observed, &readiness, &state, data.clone());
             placed.record(&mut status);
-            write_status(ctx, api, obj, status).await?;
+            if let Some(fields) = corrected {
+                status.last_drift_correction = Some(DriftCorrection {
+                    time: jiff::Timestamp::now().to_string(),
+                    fields,
+                });
+            }
+            let message = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == SYNCED)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            if write_status(ctx, api, obj, status).await? {
+                match &state {
+                    SyncState::Looping { changes, .. } => {
+                        for change in changes {
+                            ctx.metrics.update_loop(&K::kind(&()), &change.field);
+                        }
+                        publish(ctx, obj, EventType::Warning, "UpdateLoop", message).await;
+                    }
+                    SyncState::ReadOnly(changes) if !changes.is_empty() => {
+                        publish(ctx, obj, EventType::Normal, "Differs", message).await;
+                    }
+                    _ => {}
+                }
+            }
             let cm_api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
             outputs::export::<K>(&cm_api, &ctx.config_maps, outputs::config_map(obj, data)).await?;
             if let Some(endpoint) = K::service(&observed) {
@@ -107,13 +142,27 @@ pub(super) async fn apply<K: AwsResource>(
                     publish(ctx, obj, EventType::Warning, "ServiceNotOwned", note).await;
                 }
             }
-            // Ready and in sync: the resync clock comes back a resync period after this reconcile.
-            Ok(match readiness {
-                Readiness::Ready if in_sync => Action::await_change(),
+            // Ready and settled: the resync clock comes back a resync period after this reconcile.
+            Ok(match (readiness, state) {
+                (Readiness::Ready, SyncState::InSync | SyncState::ReadOnly(_)) => {
+                    Action::await_change()
+                }
+                // Written no more until the spec changes; the resync still looks.
+                (_, SyncState::Looping { .. }) => Action::await_change(),
                 // Waits on a change outside the resource: no tight loop.
-                Readiness::Unusable { .. } => Action::requeue(REFERENCE_REQUEUE),
+                (Readiness::Unusable { .. }, _) => Action::requeue(REFERENCE_REQUEUE),
                 _ => Action::requeue(SHORT_REQUEUE),
             })
+        }
+        Ok(Synced::Missing) => {
+            let message = format!(
+                "{} {:?} does not exist in AWS; {} is set, so it is not created",
+                K::SERVICE,
+                obj.aws_name(),
+                policy::READ_ONLY
+            );
+            blocked(obj, ctx, api, "NotFound", message, false).await?;
+            Ok(Action::await_change())
         }
         Ok(Synced::NotOwned(why)) => {
             let message = not_owned_message::<K>(&obj.aws_name(), &why);
@@ -306,6 +355,22 @@ async fn sync<'a, K: AwsResource>(
     let owner_tags = ownership::owner_tags(obj);
     let tags = ownership::desired_tags(&obj.user_tags(), &owner_tags);
 
+    if policy::is_read_only(obj) {
+        let Some(observed) = obj.observe(client, refs).await? else {
+            return Ok(Synced::Missing);
+        };
+        // Compared as it is: its ownership tags, whoever's, are not a difference.
+        let tags = changes::tags_as_they_are(&obj.user_tags(), K::tags(&observed));
+        let wanted = changes::wanted(obj, &observed, refs, &tags, false);
+        let plan = changes::planned::<K>(&wanted, &observed);
+        return Ok(Synced::Managed {
+            readiness: K::readiness(&observed),
+            observed,
+            state: SyncState::ReadOnly(plan),
+            corrected: None,
+        });
+    }
+
     // Once this pass records a create intent, `obj` is the object with that status.
     let mut obj = obj;
     let (mut observed, created) = match obj.observe(client, refs).await? {
@@ -401,27 +466,46 @@ async fn sync<'a, K: AwsResource>(
         return Ok(Synced::Managed {
             observed,
             readiness,
-            in_sync: false,
+            state: SyncState::Behind,
+            corrected: None,
         });
     }
-    let changes = obj.diff(&observed, refs, &tags);
-    if changes.is_empty() {
+    let uid = obj.uid().unwrap_or_default();
+    let generation = obj.meta().generation;
+    let wanted = changes::wanted(obj, &observed, refs, &tags, created);
+    if wanted.is_empty() {
+        ctx.loops.forget(&uid);
         return Ok(Synced::Managed {
             observed,
             readiness,
-            in_sync: true,
+            state: SyncState::InSync,
+            corrected: None,
+        });
+    }
+    let plan = changes::planned::<K>(&wanted, &observed);
+    let limit = ctx.settings.update_loop;
+    let signature = hash_of(format!("{wanted:?}"));
+    if ctx
+        .loops
+        .tripped(&uid, generation, signature, limit, Instant::now())
+    {
+        return Ok(Synced::Managed {
+            observed,
+            readiness,
+            state: SyncState::Looping {
+                changes: plan,
+                writes: limit.writes,
+                window: limit.window,
+            },
+            corrected: None,
         });
     }
 
-    let described = changes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     // Settings written right after the create are part of it, not drift.
-    let spec_changed =
-        created || obj.meta().generation != obj.status().and_then(|s| s.observed_generation);
-    obj.update(client, refs, &observed, changes).await?;
+    let spec_changed = created || generation != obj.status().and_then(|s| s.observed_generation);
+    obj.update(client, refs, &observed, wanted).await?;
+    ctx.loops
+        .wrote(&uid, generation, signature, limit, Instant::now());
     let (reason, verb) = if spec_changed {
         ("Updated", "Updated")
     } else {
@@ -432,18 +516,34 @@ async fn sync<'a, K: AwsResource>(
         obj,
         EventType::Normal,
         reason,
-        format!("{verb} {described}"),
+        format!("{verb} {}", changes::describe(&plan)),
     )
     .await;
+    let corrected = (!spec_changed).then(|| {
+        let kind = K::kind(&());
+        for change in &plan {
+            ctx.metrics.drift_corrected(&kind, &change.field);
+        }
+        plan.into_iter().map(|c| c.field).collect()
+    });
 
     let observed = observed_after_write(obj, client, refs).await?;
     let readiness = K::readiness(&observed);
     // Some changes take several steps (AWS accepts one at a time); the next pass continues.
-    let in_sync = readiness == Readiness::Ready && obj.diff(&observed, refs, &tags).is_empty();
+    let in_sync = readiness == Readiness::Ready
+        && changes::wanted(obj, &observed, refs, &tags, created).is_empty();
+    if in_sync {
+        ctx.loops.forget(&uid);
+    }
     Ok(Synced::Managed {
         observed,
         readiness,
-        in_sync,
+        state: if in_sync {
+            SyncState::InSync
+        } else {
+            SyncState::Behind
+        },
+        corrected,
     })
 }
 
@@ -523,6 +623,21 @@ pub(super) async fn cleanup<K: AwsResource>(
         ctx.settings.allow_cross_namespace_references,
     )
     .unwrap_or_default();
+    if policy::is_read_only(obj) {
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Retained",
+            format!(
+                "{} is set: {} {name:?} is left in AWS",
+                policy::READ_ONLY,
+                K::SERVICE
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     if policy == DeletionPolicy::Retain {
         publish(
             ctx,
