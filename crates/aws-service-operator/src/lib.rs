@@ -1,6 +1,8 @@
 //! The services compiled into the all-in-one operator, and what `crdgen` derives from them: the
 //! CRDs and the services manifest the Helm charts are generated from.
 
+pub mod commands;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use operator_core::service::Service;
 

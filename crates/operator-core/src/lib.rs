@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod changes;
 pub mod cli;
+pub mod commands;
 pub mod conditions;
 pub mod crd;
 pub mod errors;

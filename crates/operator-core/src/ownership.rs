@@ -71,6 +71,28 @@ pub fn desired_tags(
     tags
 }
 
+/// The tags a spec exported from AWS carries: all but the operator's own and AWS's.
+pub fn exported_tags(observed: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    observed
+        .iter()
+        .filter(|(k, _)| !k.starts_with(crate::PREFIX) && !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A Kubernetes object name (RFC 1123, at most 63 characters) for an AWS resource named
+/// `aws_name`; the spec keeps the exact AWS name.
+pub fn object_name(aws_name: &str) -> String {
+    let name: String = aws_name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
+    let name: String = name.trim_matches('-').chars().take(63).collect();
+    let name = name.trim_end_matches('-');
+    if name.is_empty() { "unnamed".to_owned() } else { name.to_owned() }
+}
+
 /// What to change so `observed` tags become `desired`: keys to set and keys to remove.
 /// Tags under the reserved `aws:` prefix belong to AWS and are never touched.
 pub fn tag_changes(
@@ -93,6 +115,24 @@ pub fn tag_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exported_names_are_kubernetes_names() {
+        assert_eq!(object_name("Orders_Queue.fifo"), "orders-queue-fifo");
+        assert_eq!(object_name("-x-"), "x");
+        assert_eq!(object_name(&"a".repeat(80)).len(), 63);
+        assert_eq!(object_name("__"), "unnamed");
+    }
+
+    #[test]
+    fn exported_tags_leave_out_ours_and_aws() {
+        let tags = BTreeMap::from([
+            (TAG_UID.to_owned(), "u".to_owned()),
+            ("aws:cloudformation:stack-name".to_owned(), "s".to_owned()),
+            ("team".to_owned(), "a".to_owned()),
+        ]);
+        assert_eq!(exported_tags(&tags).into_keys().collect::<Vec<_>>(), ["team"]);
+    }
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

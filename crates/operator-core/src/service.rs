@@ -5,8 +5,15 @@
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::{crd, operator::Operator, references::RefKind, resource::AwsResource};
+use crate::{
+    commands::{self, CommandError, ExportMode, Exported, Planned, Tools},
+    crd,
+    operator::Operator,
+    references::RefKind,
+    resource::AwsResource,
+};
 
 /// One AWS service: the unit of `--controllers`, of a standalone binary and of a chart.
 pub struct Service {
@@ -19,11 +26,19 @@ pub struct Service {
     pub objects: &'static [&'static str],
 }
 
-/// One kind of a service, with what the core needs to run and describe it.
+/// One kind of a service, with what the core needs to run, describe, plan and export it.
 pub struct Kind {
     crd: fn() -> CustomResourceDefinition,
     controller: fn(&Operator) -> BoxFuture<'static, ()>,
     references: &'static [RefKind],
+    plan: for<'a> fn(&'a Tools, Value) -> BoxFuture<'a, Result<Planned, CommandError>>,
+    export: for<'a> fn(
+        &'a Tools,
+        &'a str,
+        &'a str,
+        ExportMode,
+    ) -> BoxFuture<'a, Result<Exported, CommandError>>,
+    name: fn() -> (String, String),
 }
 
 impl Kind {
@@ -32,7 +47,37 @@ impl Kind {
             crd: crd::definition::<K>,
             controller: controller_of::<K>,
             references: K::REFERENCED_KINDS,
+            plan: |tools, doc| Box::pin(commands::plan::<K>(tools, doc)),
+            export: |tools, prefix, namespace, mode| {
+                Box::pin(commands::export::<K>(tools, prefix, namespace, mode))
+            },
+            name: || (K::api_version(&()).into_owned(), K::kind(&()).into_owned()),
         }
+    }
+
+    /// The kind's apiVersion and kind, as manifests name it.
+    pub fn type_meta(&self) -> (String, String) {
+        (self.name)()
+    }
+
+    /// What applying `doc`, an object of this kind, would do in AWS.
+    pub fn plan<'a>(
+        &self,
+        tools: &'a Tools,
+        doc: Value,
+    ) -> BoxFuture<'a, Result<Planned, CommandError>> {
+        (self.plan)(tools, doc)
+    }
+
+    /// Manifests for this kind's resources in AWS whose names start with `prefix`.
+    pub fn export<'a>(
+        &self,
+        tools: &'a Tools,
+        prefix: &'a str,
+        namespace: &'a str,
+        mode: ExportMode,
+    ) -> BoxFuture<'a, Result<Exported, CommandError>> {
+        (self.export)(tools, prefix, namespace, mode)
     }
 }
 

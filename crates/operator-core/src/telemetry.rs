@@ -19,3 +19,13 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => registry.with(fmt::layer()).init(),
     }
 }
+
+/// For the commands (`plan`, `export`): warnings and errors as text on stderr, so that stdout
+/// holds only what they print.
+pub fn init_for_command() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr))
+        .init();
+}

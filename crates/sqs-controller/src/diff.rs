@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, fmt};
 use operator_core::ownership::{self, TAG_UID};
 use serde_json::json;
 
-use crate::{grants, spec::SQSQueueSpec};
+use crate::{
+    grants,
+    spec::{RedrivePolicy, SQSQueueSpec},
+};
 
 /// A queue as SQS reports it, in the spec's own terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,6 +100,61 @@ impl fmt::Display for Change {
             Change::Tags { .. } => f.write_str("tags"),
             Change::DeleteDeadLetterQueue => f.write_str("usedeadletterQueue (delete)"),
         }
+    }
+}
+
+/// What AWS has for one spec field, for plans; documents (policy) are left out: long, and the
+/// plan names the field.
+pub fn observed_value(observed: &ObservedQueue, field: &str) -> Option<String> {
+    let number = |v: Option<i32>| v.map(|n| n.to_string());
+    match field {
+        "delaySeconds" => number(observed.delay_seconds),
+        "maximumMessageSize" => number(observed.maximum_message_size),
+        "messageRetentionPeriod" => number(observed.message_retention_period),
+        "receiveMessageWaitTimeSeconds" => number(observed.receive_message_wait_time_seconds),
+        "visibilityTimeout" => number(observed.visibility_timeout),
+        "contentBasedDeduplication" => Some(observed.content_based_deduplication.to_string()),
+        "kmsMasterKeyId" => observed.kms_master_key_id.clone(),
+        "redrivePolicy" => observed.redrive_policy.as_ref().map(Redrive::to_json),
+        _ => None,
+    }
+}
+
+/// A spec that describes `observed` as SQS has it, for export: the diff against it finds
+/// nothing but the ownership tags.
+pub fn exported_spec(observed: &ObservedQueue) -> SQSQueueSpec {
+    let defaults: SQSQueueSpec =
+        serde_json::from_value(json!({})).expect("every field has a default");
+    SQSQueueSpec {
+        queue_name: Some(observed.name.clone()),
+        content_based_deduplication: if observed.fifo_queue {
+            observed.content_based_deduplication
+        } else {
+            defaults.content_based_deduplication
+        },
+        delay_seconds: observed.delay_seconds.unwrap_or(defaults.delay_seconds),
+        maximum_message_size: observed
+            .maximum_message_size
+            .unwrap_or(defaults.maximum_message_size),
+        message_retention_period: observed
+            .message_retention_period
+            .unwrap_or(defaults.message_retention_period),
+        receive_message_wait_time_seconds: observed
+            .receive_message_wait_time_seconds
+            .unwrap_or(defaults.receive_message_wait_time_seconds),
+        visibility_timeout: observed
+            .visibility_timeout
+            .unwrap_or(defaults.visibility_timeout),
+        fifo_queue: observed.fifo_queue,
+        usedeadletter_queue: false,
+        redrive_policy: observed.redrive_policy.as_ref().map(|r| RedrivePolicy {
+            dead_letter_queue: None,
+            dead_letter_target_arn: Some(r.dead_letter_target_arn.clone()),
+            max_receive_count: r.max_receive_count,
+        }),
+        policy: observed.policy.clone(),
+        kms_master_key_id: observed.kms_master_key_id.clone(),
+        tags: ownership::exported_tags(&observed.tags),
     }
 }
 
@@ -383,6 +441,27 @@ mod tests {
             ),
             (5, 262_144, 345_600, 0, 5)
         );
+    }
+
+    #[test]
+    fn an_exported_spec_matches_the_queue_it_came_from() {
+        let mut observed = matching(&spec());
+        observed.visibility_timeout = Some(77);
+        observed.redrive_policy = Some(Redrive {
+            dead_letter_target_arn: DLQ_ARN.into(),
+            max_receive_count: 4,
+        });
+        observed.tags.insert("team".into(), "a".into());
+        let exported = exported_spec(&observed);
+        assert_eq!(exported.queue_name.as_deref(), Some("orders"));
+        assert_eq!(exported.tags.len(), 1);
+        let mut tags = exported.tags.clone();
+        tags.extend(tags_of_owner());
+        assert_eq!(diff(&exported, &observed, "orders-dlq", None, &tags), vec![]);
+    }
+
+    fn tags_of_owner() -> BTreeMap<String, String> {
+        tags()
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_sqs::{Client, types::QueueAttributeName};
 use kube::ResourceExt;
 use operator_core::{
-    AwsError, AwsResource, NameRule, Readiness,
+    AwsError, AwsResource, NameRule, PlannedChange, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     ownership::TAG_UID,
@@ -299,6 +299,56 @@ impl AwsResource for SQSQueue {
     fn user_tags(&self) -> BTreeMap<String, String> {
         self.spec.tags.clone()
     }
+
+    fn planned(change: &Change, observed: &ObservedQueue) -> PlannedChange {
+        match change {
+            Change::Attribute {
+                field: "policy", ..
+            } => PlannedChange::field("policy"),
+            Change::Attribute { field, value, .. } => PlannedChange::values(
+                *field,
+                diff::observed_value(observed, field),
+                Some(value).filter(|v| !v.is_empty()),
+            ),
+            other => PlannedChange::field(other.to_string()),
+        }
+    }
+
+    #[instrument(skip_all, fields(prefix))]
+    async fn export(client: &Client, prefix: &str) -> Option<Result<Vec<Self>, AwsError>> {
+        Some(exported(client, prefix).await)
+    }
+}
+
+/// Every queue whose name starts with `prefix`, as an `SQSQueue` describing it.
+async fn exported(client: &Client, prefix: &str) -> Result<Vec<SQSQueue>, AwsError> {
+    let mut urls = Vec::new();
+    let mut pages = client
+        .list_queues()
+        .set_queue_name_prefix(Some(prefix.to_owned()).filter(|p| !p.is_empty()))
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        urls.extend(page.map_err(from_sdk)?.queue_urls.unwrap_or_default());
+    }
+    let mut queues = Vec::new();
+    for url in urls {
+        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        // Gone since the list: nothing to export.
+        let Some(attributes) = attributes(client, &url).await? else {
+            continue;
+        };
+        let Some(found) = found(client, &name, url, attributes).await? else {
+            continue;
+        };
+        let observed = observed_queue(found);
+        queues.push(SQSQueue::new(
+            &operator_core::ownership::object_name(&name),
+            diff::exported_spec(&observed),
+        ));
+    }
+    Ok(queues)
 }
 
 impl SQSQueue {
