@@ -31,10 +31,20 @@ pub enum Fault {
     Hang,
 }
 
+/// A service that accepts a write and does not keep it: requests for `operation` whose body
+/// holds `containing` are answered with success (an empty JSON document) and never forwarded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ignored {
+    pub operation: String,
+    pub containing: String,
+}
+
 /// A running proxy; dropped, it stops accepting.
 pub struct FaultProxy {
     pub url: String,
     fault: Arc<Mutex<Fault>>,
+    ignored: Arc<Mutex<Option<Ignored>>>,
+    swallowed: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
     throttled: Arc<AtomicU64>,
     /// When each request was read, and for which service.
@@ -42,14 +52,39 @@ pub struct FaultProxy {
     task: tokio::task::JoinHandle<()>,
 }
 
-type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
+/// When a request was read, its service and its operation.
+type Arrivals = Arc<Mutex<Vec<(Instant, String, String)>>>;
 
-/// Records a request for `service`; returns how many came for it before (its sequence number).
-fn arrive(arrivals: &Mutex<Vec<(Instant, String)>>, service: String) -> u64 {
+/// Records a request; returns how many came for its service before (its sequence number).
+fn arrive(arrivals: &Mutex<Vec<(Instant, String, String)>>, request: &[u8]) -> u64 {
+    let service = service_of(request);
     let mut arrivals = arrivals.lock().unwrap();
-    let before = arrivals.iter().filter(|(_, s)| *s == service).count();
-    arrivals.push((Instant::now(), service));
+    let before = arrivals.iter().filter(|(_, s, _)| *s == service).count();
+    arrivals.push((Instant::now(), service, operation_of(request)));
     before as u64
+}
+
+/// The operation a request calls: its `X-Amz-Target` (JSON protocols), its `Action` (query
+/// protocols), else its HTTP method (S3's REST).
+pub fn operation_of(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    let head_end = text.find("\r\n\r\n").unwrap_or(text.len());
+    let (head, body) = text.split_at(head_end);
+    if let Some(target) = head.lines().find_map(|l| {
+        l.split_once(':')
+            .filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+            .map(|(_, v)| v.trim().to_owned())
+    }) {
+        return target.rsplit('.').next().unwrap_or_default().to_owned();
+    }
+    if let Some(action) = body
+        .trim()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+    {
+        return action.to_owned();
+    }
+    head.split_whitespace().next().unwrap_or_default().to_owned()
 }
 
 impl Drop for FaultProxy {
@@ -68,23 +103,37 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fault = Arc::new(Mutex::new(Fault::None));
+        let ignored = Arc::new(Mutex::new(None));
         let (requests, throttled) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let swallowed = Arc::new(AtomicU64::new(0));
         let arrivals = Arrivals::default();
         let task = tokio::spawn({
-            let (fault, requests, throttled, arrivals) = (
+            let (fault, ignored, requests, throttled, swallowed, arrivals) = (
                 fault.clone(),
+                ignored.clone(),
                 requests.clone(),
                 throttled.clone(),
+                swallowed.clone(),
                 arrivals.clone(),
             );
             async move {
                 while let Ok((conn, _)) = listener.accept().await {
                     let now = *fault.lock().unwrap();
+                    let ignoring = ignored.lock().unwrap().clone();
                     requests.fetch_add(1, Ordering::Relaxed);
-                    let (upstream, throttled, arrivals) =
-                        (upstream.clone(), throttled.clone(), arrivals.clone());
+                    let (upstream, throttled, swallowed, arrivals) = (
+                        upstream.clone(),
+                        throttled.clone(),
+                        swallowed.clone(),
+                        arrivals.clone(),
+                    );
                     tokio::spawn(async move {
-                        let _ = serve(conn, &upstream, now, &throttled, &arrivals).await;
+                        let counters = Counters {
+                            throttled: &throttled,
+                            swallowed: &swallowed,
+                            arrivals: &arrivals,
+                        };
+                        let _ = serve(conn, &upstream, now, ignoring.as_ref(), counters).await;
                     });
                 }
             }
@@ -92,6 +141,8 @@ impl FaultProxy {
         Self {
             url,
             fault,
+            ignored,
+            swallowed,
             requests,
             throttled,
             arrivals,
@@ -101,6 +152,23 @@ impl FaultProxy {
 
     pub fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
+    }
+
+    /// From now on, answers writes matching `ignored` with success and drops them (`None`:
+    /// forwards everything again).
+    pub fn ignore(&self, ignored: Option<Ignored>) {
+        *self.ignored.lock().unwrap() = ignored;
+    }
+
+    /// Writes answered and dropped so far.
+    pub fn swallowed(&self) -> u64 {
+        self.swallowed.load(Ordering::Relaxed)
+    }
+
+    /// The operations of every request read so far, in order.
+    pub fn operations(&self) -> Vec<String> {
+        let arrivals = self.arrivals.lock().unwrap();
+        arrivals.iter().map(|(_, _, o)| o.clone()).collect()
     }
 
     /// Connections accepted so far (one per request).
@@ -116,7 +184,7 @@ impl FaultProxy {
     /// Requests for `service` (`sqs`, `sns`, ...) read so far.
     pub fn requests_for(&self, service: &str) -> usize {
         let arrivals = self.arrivals.lock().unwrap();
-        arrivals.iter().filter(|(_, s)| s == service).count()
+        arrivals.iter().filter(|(_, s, _)| s == service).count()
     }
 
     /// The most requests for `service` that arrived within any one second (a sliding window).
@@ -124,8 +192,8 @@ impl FaultProxy {
         let arrivals = self.arrivals.lock().unwrap();
         let times: Vec<Instant> = arrivals
             .iter()
-            .filter(|(_, s)| s == service)
-            .map(|(t, _)| *t)
+            .filter(|(_, s, _)| s == service)
+            .map(|(t, _, _)| *t)
             .collect();
         let mut start = 0;
         let mut most = 0;
@@ -139,12 +207,18 @@ impl FaultProxy {
     }
 }
 
+struct Counters<'a> {
+    throttled: &'a AtomicU64,
+    swallowed: &'a AtomicU64,
+    arrivals: &'a Mutex<Vec<(Instant, String, String)>>,
+}
+
 async fn serve(
     mut conn: TcpStream,
     upstream: &str,
     fault: Fault,
-    throttled: &AtomicU64,
-    arrivals: &Mutex<Vec<(Instant, String)>>,
+    ignored: Option<&Ignored>,
+    counters: Counters<'_>,
 ) -> std::io::Result<()> {
     if fault == Fault::Outage {
         // Closed before any answer, as by a dead endpoint or a load balancer with no target.
@@ -152,7 +226,20 @@ async fn serve(
         return Ok(());
     }
     let request = read_request(&mut conn).await?;
-    let seq = arrive(arrivals, service_of(&request));
+    let seq = arrive(counters.arrivals, &request);
+    if let Some(ignored) = ignored
+        && operation_of(&request) == ignored.operation
+        && String::from_utf8_lossy(&request).contains(&ignored.containing)
+    {
+        counters.swallowed.fetch_add(1, Ordering::Relaxed);
+        let body = "{}";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(answer.as_bytes()).await?;
+        return conn.shutdown().await;
+    }
     match fault {
         Fault::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -163,7 +250,7 @@ async fn serve(
         // reproducible, no burst passes untouched, and a service that makes only a few calls
         // is throttled too.
         Fault::Throttle(share) if ((seq * 7919) % 1000) as f64 / 1000.0 < share => {
-            throttled.fetch_add(1, Ordering::Relaxed);
+            counters.throttled.fetch_add(1, Ordering::Relaxed);
             conn.write_all(&throttling_response(&request)).await?;
             return conn.shutdown().await;
         }
@@ -295,6 +382,15 @@ mod tests {
         assert_eq!(service_of(req), "sns");
         let resp = String::from_utf8(throttling_response(req)).unwrap();
         assert!(resp.contains("<Code>Throttled</Code>"), "{resp}");
+    }
+
+    #[test]
+    fn operations_come_from_the_target_the_action_or_the_method() {
+        let json = b"POST / HTTP/1.1\r\nX-Amz-Target: AmazonSQS.SetQueueAttributes\r\n\r\n{}";
+        assert_eq!(operation_of(json), "SetQueueAttributes");
+        let query = b"POST / HTTP/1.1\r\nContent-Type: x\r\n\r\nAction=ListTopics&Version=2010-03-31";
+        assert_eq!(operation_of(query), "ListTopics");
+        assert_eq!(operation_of(b"GET /bucket?tagging HTTP/1.1\r\n\r\n"), "GET");
     }
 }
 
