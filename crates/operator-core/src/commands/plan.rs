@@ -67,8 +67,12 @@ impl fmt::Display for Planned {
 /// What applying `doc` (one object of kind `K`) would do. Reads only.
 pub async fn plan<K: AwsResource>(
     tools: &Tools,
-    doc: serde_json::Value,
+    mut doc: serde_json::Value,
 ) -> Result<Planned, CommandError> {
+    // The API server defaults a missing spec to {} (every field has a default).
+    if let Some(map) = doc.as_object_mut() {
+        map.entry("spec").or_insert_with(|| serde_json::json!({}));
+    }
     let mut obj: K = serde_json::from_value(doc)
         .map_err(|e| CommandError::Manifest(format!("{}: {e}", K::kind(&()))))?;
     let namespace = obj.namespace().unwrap_or_else(|| "default".into());
