@@ -191,3 +191,40 @@ async fn resolved<K: AwsResource>(
     )
     .map_err(|u| u.message))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(verdict: Verdict) -> String {
+        Planned {
+            kind: "SQSQueue".into(),
+            namespace: "shop".into(),
+            name: "orders".into(),
+            verdict,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn each_verdict_reads_as_one_line() {
+        assert_eq!(
+            line(Verdict::Create("SQS queue \"orders\"".into())),
+            "SQSQueue shop/orders: create SQS queue \"orders\""
+        );
+        assert_eq!(
+            line(Verdict::Update(vec![PlannedChange::values(
+                "visibilityTimeout",
+                Some(30),
+                Some(45)
+            )])),
+            "SQSQueue shop/orders: update visibilityTimeout (AWS 30, spec 45)"
+        );
+        assert_eq!(line(Verdict::NoChange), "SQSQueue shop/orders: no change");
+        assert_eq!(
+            line(Verdict::Adopt(vec![])),
+            "SQSQueue shop/orders: adopt (tag as ours)"
+        );
+        assert!(line(Verdict::ReadOnly(vec![PlannedChange::field("policy")])).contains("differs in policy"));
+    }
+}

@@ -472,7 +472,10 @@ async fn sync<'a, K: AwsResource>(
     }
     let uid = obj.uid().unwrap_or_default();
     let generation = obj.meta().generation;
-    let wanted = changes::wanted(obj, &observed, refs, &tags, created);
+    // Until the create's result is recorded, ignored fields are still set: a pass that failed
+    // right after the create leaves them to the next.
+    let creating = created || create_pending;
+    let wanted = changes::wanted(obj, &observed, refs, &tags, creating);
     if wanted.is_empty() {
         ctx.loops.forget(&uid);
         return Ok(Synced::Managed {
@@ -531,7 +534,7 @@ async fn sync<'a, K: AwsResource>(
     let readiness = K::readiness(&observed);
     // Some changes take several steps (AWS accepts one at a time); the next pass continues.
     let in_sync = readiness == Readiness::Ready
-        && changes::wanted(obj, &observed, refs, &tags, created).is_empty();
+        && changes::wanted(obj, &observed, refs, &tags, creating).is_empty();
     if in_sync {
         ctx.loops.forget(&uid);
     }
