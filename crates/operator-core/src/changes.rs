@@ -27,7 +27,10 @@ pub fn wanted<K: AwsResource>(
     changes
 }
 
-pub fn planned<K: AwsResource>(changes: &[K::Change], observed: &K::Observed) -> Vec<PlannedChange> {
+pub fn planned<K: AwsResource>(
+    changes: &[K::Change],
+    observed: &K::Observed,
+) -> Vec<PlannedChange> {
     changes.iter().map(|c| K::planned(c, observed)).collect()
 }
 
@@ -78,7 +81,10 @@ mod tests {
         let ignored = vec!["provisionedthroughput".to_owned(), "tags".to_owned()];
         assert!(is_ignored("provisionedThroughput", &ignored));
         assert!(is_ignored("tags (remove)", &ignored));
-        assert!(is_ignored("provisionedThroughput.readCapacityUnits", &ignored));
+        assert!(is_ignored(
+            "provisionedThroughput.readCapacityUnits",
+            &ignored
+        ));
         assert!(!is_ignored("provisionedThroughputMode", &ignored));
         assert!(!is_ignored("visibilityTimeout", &ignored));
     }
@@ -102,9 +108,6 @@ mod tests {
             PlannedChange::values("visibilityTimeout", Some(30), Some(60)),
             PlannedChange::field("tags"),
         ];
-        assert_eq!(
-            describe(&plan),
-            "visibilityTimeout (AWS 30, spec 60), tags"
-        );
+        assert_eq!(describe(&plan), "visibilityTimeout (AWS 30, spec 60), tags");
     }
 }

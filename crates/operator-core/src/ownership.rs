@@ -86,11 +86,21 @@ pub fn object_name(aws_name: &str) -> String {
     let name: String = aws_name
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name: String = name.trim_matches('-').chars().take(63).collect();
     let name = name.trim_end_matches('-');
-    if name.is_empty() { "unnamed".to_owned() } else { name.to_owned() }
+    if name.is_empty() {
+        "unnamed".to_owned()
+    } else {
+        name.to_owned()
+    }
 }
 
 /// What to change so `observed` tags become `desired`: keys to set and keys to remove.
@@ -131,7 +141,10 @@ mod tests {
             ("aws:cloudformation:stack-name".to_owned(), "s".to_owned()),
             ("team".to_owned(), "a".to_owned()),
         ]);
-        assert_eq!(exported_tags(&tags).into_keys().collect::<Vec<_>>(), ["team"]);
+        assert_eq!(
+            exported_tags(&tags).into_keys().collect::<Vec<_>>(),
+            ["team"]
+        );
     }
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

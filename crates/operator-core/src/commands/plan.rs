@@ -50,7 +50,11 @@ impl fmt::Display for Planned {
             Verdict::NotOurs(why) => write!(f, "not ours: {why}"),
             Verdict::Adopt(plan) if plan.is_empty() => f.write_str("adopt (tag as ours)"),
             Verdict::Adopt(plan) => {
-                write!(f, "adopt (tag as ours), then update {}", changes::describe(plan))
+                write!(
+                    f,
+                    "adopt (tag as ours), then update {}",
+                    changes::describe(plan)
+                )
             }
             Verdict::ReadOnly(plan) if plan.is_empty() => f.write_str("no change (read-only)"),
             Verdict::ReadOnly(plan) => write!(
@@ -58,7 +62,9 @@ impl fmt::Display for Planned {
                 "read-only, differs in {} (nothing is written)",
                 changes::describe(plan)
             ),
-            Verdict::Missing => f.write_str("read-only, does not exist in AWS (nothing is created)"),
+            Verdict::Missing => {
+                f.write_str("read-only, does not exist in AWS (nothing is created)")
+            }
             Verdict::Waits(why) => write!(f, "waits: {why}"),
         }
     }
@@ -153,7 +159,11 @@ pub async fn plan<K: AwsResource>(
                     K::SERVICE,
                     obj.aws_name(),
                     K::kind(&()),
-                    if exists { "" } else { ", which no longer exists" }
+                    if exists {
+                        ""
+                    } else {
+                        ", which no longer exists"
+                    }
                 ))
             }
         }
@@ -225,6 +235,9 @@ mod tests {
             line(Verdict::Adopt(vec![])),
             "SQSQueue shop/orders: adopt (tag as ours)"
         );
-        assert!(line(Verdict::ReadOnly(vec![PlannedChange::field("policy")])).contains("differs in policy"));
+        assert!(
+            line(Verdict::ReadOnly(vec![PlannedChange::field("policy")]))
+                .contains("differs in policy")
+        );
     }
 }

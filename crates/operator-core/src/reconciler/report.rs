@@ -54,7 +54,10 @@ pub(super) fn managed_status<K: AwsResource>(
             SYNCED,
             true,
             "Synced",
-            format!("AWS matches the spec ({} is set: nothing is written)", policy::READ_ONLY),
+            format!(
+                "AWS matches the spec ({} is set: nothing is written)",
+                policy::READ_ONLY
+            ),
         ),
         (_, SyncState::ReadOnly(changes)) => {
             plan.clone_from(changes);

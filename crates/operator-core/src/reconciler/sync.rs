@@ -488,10 +488,7 @@ async fn sync<'a, K: AwsResource>(
     let plan = changes::planned::<K>(&wanted, &observed);
     let limit = ctx.settings.update_loop;
     let signature = hash_of(format!("{wanted:?}"));
-    if ctx
-        .loops
-        .tripped(&uid, generation, signature, limit, Instant::now())
-    {
+    if ctx.loops.tripped(&uid, generation, signature, limit) {
         return Ok(Synced::Managed {
             observed,
             readiness,
