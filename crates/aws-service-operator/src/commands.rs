@@ -62,7 +62,11 @@ fn selected(names: &[String]) -> anyhow::Result<Vec<&'static Kind>> {
             Some(kind) => kinds.push(kind),
             None => bail!(
                 "unknown kind {name:?}; known: {}",
-                SERVICES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                SERVICES
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -114,7 +118,8 @@ mod tests {
 
     #[test]
     fn manifest_documents_find_their_kind() {
-        let doc = serde_json::json!({"apiVersion": "service-operator.aws/v1alpha1", "kind": "SQSQueue"});
+        let doc =
+            serde_json::json!({"apiVersion": "service-operator.aws/v1alpha1", "kind": "SQSQueue"});
         assert!(kind_of(&doc).is_some());
         let doc = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment"});
         assert!(kind_of(&doc).is_none());

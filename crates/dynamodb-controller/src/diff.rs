@@ -2,11 +2,12 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use operator_core::ownership;
+use operator_core::{PlannedChange, ownership};
+use serde::Serialize;
 
 use crate::spec::{
-    Attribute, AttributeType, BillingMode, DynamoDBSpec, GlobalSecondaryIndex, ProjectionType, Sse,
-    Stream, StreamViewType, TableClass,
+    Attribute, AttributeType, BillingMode, DynamoDBSpec, GlobalSecondaryIndex, LocalSecondaryIndex,
+    Projection, ProjectionType, Sse, Stream, StreamViewType, TableClass, TimeToLive,
 };
 
 /// A table as DynamoDB reports it, in the spec's own terms.
@@ -16,6 +17,10 @@ pub struct ObservedTable {
     pub arn: Option<String>,
     /// CREATING, ACTIVE, UPDATING, DELETING, …
     pub status: String,
+    /// The table's keys; a table always has a partition key, so `None` only in tests.
+    pub hash_attribute: Option<Attribute>,
+    pub range_attribute: Option<Attribute>,
+    pub local_secondary_indexes: Vec<LocalSecondaryIndex>,
     pub billing_mode: Option<BillingMode>,
     pub read_capacity_units: Option<i64>,
     pub write_capacity_units: Option<i64>,
@@ -113,6 +118,193 @@ impl fmt::Display for Change {
             Change::Tags { .. } => f.write_str("tags"),
         }
     }
+}
+
+/// `change` as plans show it: the values of the table's short settings; only the field for an
+/// index created or deleted (its whole shape) and for tags.
+pub fn planned(change: &Change, observed: &ObservedTable) -> PlannedChange {
+    let field = change.to_string();
+    match change {
+        Change::Capacity {
+            billing_mode,
+            read,
+            write,
+        } => PlannedChange::values(
+            field,
+            Some(capacity(
+                observed.billing_mode.unwrap_or(BillingMode::Provisioned),
+                observed.read_capacity_units,
+                observed.write_capacity_units,
+            )),
+            Some(capacity(*billing_mode, *read, *write)),
+        ),
+        Change::IndexCapacity {
+            index_name,
+            read,
+            write,
+        } => PlannedChange::values(
+            field,
+            observed
+                .global_secondary_indexes
+                .iter()
+                .find(|i| i.index_name == *index_name)
+                .map(|i| units(i.read_capacity_units, i.write_capacity_units)),
+            Some(units(Some(*read), Some(*write))),
+        ),
+        Change::Stream(stream) => PlannedChange::values(
+            field,
+            Some(match (observed.stream_enabled, observed.stream_view_type) {
+                (false, _) => "disabled".to_owned(),
+                (true, None) => "enabled".to_owned(),
+                (true, Some(view)) => spelled(view),
+            }),
+            Some(if stream.enabled {
+                spelled(stream.view_type.unwrap_or(StreamViewType::NewAndOldImages))
+            } else {
+                "disabled".to_owned()
+            }),
+        ),
+        Change::Sse(sse) => PlannedChange::values(
+            field,
+            Some(encryption(
+                observed.sse_enabled,
+                observed.sse_kms_key_arn.as_deref(),
+            )),
+            Some(encryption(sse.enabled, sse.kms_master_key_id.as_deref())),
+        ),
+        Change::DeletionProtection(protect) => {
+            PlannedChange::values(field, Some(observed.deletion_protection), Some(protect))
+        }
+        Change::TableClass(class) => PlannedChange::values(
+            field,
+            Some(spelled(
+                observed.table_class.unwrap_or(TableClass::Standard),
+            )),
+            Some(spelled(class)),
+        ),
+        Change::TimeToLive {
+            enabled,
+            attribute_name,
+        } => PlannedChange::values(
+            field,
+            observed
+                .time_to_live
+                .as_ref()
+                .map(|t| time_to_live(t.enabled, t.attribute_name.as_deref())),
+            Some(time_to_live(*enabled, Some(attribute_name))),
+        ),
+        Change::PointInTimeRecovery(enabled) => {
+            PlannedChange::values(field, observed.point_in_time_recovery, Some(enabled))
+        }
+        Change::DeleteIndex(_) | Change::CreateIndex(_) | Change::Tags { .. } => {
+            PlannedChange::field(field)
+        }
+    }
+}
+
+/// An enum value as the spec spells it (PAY_PER_REQUEST, NEW_AND_OLD_IMAGES, …).
+fn spelled(value: impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn units(read: Option<i64>, write: Option<i64>) -> String {
+    let number = |n: Option<i64>| n.map_or_else(|| "unset".to_owned(), |n| n.to_string());
+    format!("read {} write {}", number(read), number(write))
+}
+
+/// On-demand tables report a throughput of zero, which means nothing: only the mode is shown.
+fn capacity(mode: BillingMode, read: Option<i64>, write: Option<i64>) -> String {
+    match mode {
+        BillingMode::PayPerRequest => spelled(mode),
+        BillingMode::Provisioned => format!("{} {}", spelled(mode), units(read, write)),
+    }
+}
+
+fn encryption(enabled: bool, key: Option<&str>) -> String {
+    match (enabled, key) {
+        (false, _) => "disabled".to_owned(),
+        (true, None) => "KMS".to_owned(),
+        (true, Some(key)) => format!("KMS {key}"),
+    }
+}
+
+fn time_to_live(enabled: bool, attribute: Option<&str>) -> String {
+    match (enabled, attribute) {
+        (false, _) => "disabled".to_owned(),
+        (true, None) => "enabled".to_owned(),
+        (true, Some(attribute)) => attribute.to_owned(),
+    }
+}
+
+/// A spec that describes `observed` as DynamoDB has it, for export: the diff against it finds
+/// nothing but the ownership tags. Settings are written out; features that are off (indexes,
+/// stream, time to live, KMS encryption) are left out, as a table created from the spec starts
+/// without them. `None` for a table without a partition key (DynamoDB always reports one).
+pub fn exported_spec(observed: &ObservedTable) -> Option<DynamoDBSpec> {
+    let mode = observed.billing_mode.unwrap_or(BillingMode::Provisioned);
+    // An index that cannot be described leaves all of them unmanaged: a list without it would
+    // delete it.
+    let indexes: Option<Vec<_>> = observed
+        .global_secondary_indexes
+        .iter()
+        .map(|i| exported_index(i, mode))
+        .collect();
+    Some(DynamoDBSpec {
+        table_name: Some(observed.name.clone()),
+        hash_attribute: observed.hash_attribute.clone()?,
+        range_attribute: observed.range_attribute.clone(),
+        billing_mode: Some(mode),
+        read_capacity_units: provisioned(mode, observed.read_capacity_units),
+        write_capacity_units: provisioned(mode, observed.write_capacity_units),
+        global_secondary_indexes: indexes.filter(|i| !i.is_empty()),
+        local_secondary_indexes: Some(observed.local_secondary_indexes.clone())
+            .filter(|i| !i.is_empty()),
+        time_to_live: observed
+            .time_to_live
+            .as_ref()
+            .filter(|t| t.enabled)
+            .and_then(|t| {
+                Some(TimeToLive {
+                    enabled: true,
+                    attribute_name: t.attribute_name.clone()?,
+                })
+            }),
+        point_in_time_recovery: observed.point_in_time_recovery,
+        stream: observed.stream_enabled.then_some(Stream {
+            enabled: true,
+            view_type: observed.stream_view_type,
+        }),
+        sse: observed.sse_enabled.then(|| Sse {
+            enabled: true,
+            kms_master_key_id: observed.sse_kms_key_arn.clone(),
+        }),
+        deletion_protection: Some(observed.deletion_protection),
+        table_class: Some(observed.table_class.unwrap_or(TableClass::Standard)),
+        tags: ownership::exported_tags(&observed.tags),
+    })
+}
+
+fn exported_index(index: &ObservedIndex, mode: BillingMode) -> Option<GlobalSecondaryIndex> {
+    Some(GlobalSecondaryIndex {
+        index_name: index.index_name.clone(),
+        hash_attribute: index.hash_attribute.clone()?,
+        range_attribute: index.range_attribute.clone(),
+        projection: index.projection_type.map(|type_| Projection {
+            type_,
+            non_key_attributes: index.non_key_attributes.clone(),
+        }),
+        read_capacity_units: provisioned(mode, index.read_capacity_units),
+        write_capacity_units: provisioned(mode, index.write_capacity_units),
+    })
+}
+
+/// Capacity units as the spec holds them: on-demand tables and their indexes report zero, which
+/// the spec refuses.
+fn provisioned(mode: BillingMode, units: Option<i64>) -> Option<i64> {
+    units.filter(|_| mode == BillingMode::Provisioned)
 }
 
 fn desired_billing_mode(spec: &DynamoDBSpec) -> BillingMode {
@@ -283,7 +475,6 @@ pub fn attribute_definitions(spec: &DynamoDBSpec) -> Vec<(String, AttributeType)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Projection, TimeToLive};
 
     fn attr(name: &str) -> Attribute {
         Attribute {
@@ -483,6 +674,129 @@ mod tests {
                 remove: vec!["stale".into()]
             }]
         );
+    }
+
+    #[test]
+    fn a_capacity_change_is_planned_with_both_values() {
+        let s = spec();
+        let mut observed = matching(&s);
+        observed.read_capacity_units = Some(1);
+        let changes = diff(&s, &observed, &BTreeMap::new());
+        assert_eq!(
+            planned(&changes[0], &observed),
+            PlannedChange::values(
+                "billingMode/capacity",
+                Some("PROVISIONED read 1 write 5"),
+                Some("PROVISIONED read 5 write 5")
+            )
+        );
+        let ttl = Change::TimeToLive {
+            enabled: true,
+            attribute_name: "exp".into(),
+        };
+        observed.time_to_live = Some(ObservedTimeToLive::default());
+        assert_eq!(
+            planned(&ttl, &observed),
+            PlannedChange::values("timeToLive", Some("disabled"), Some("exp"))
+        );
+        let tags = Change::Tags {
+            set: BTreeMap::new(),
+            remove: vec!["x".into()],
+        };
+        assert_eq!(planned(&tags, &observed), PlannedChange::field("tags"));
+    }
+
+    /// A table with most settings on, as `observe` and export see it.
+    fn busy_table() -> ObservedTable {
+        ObservedTable {
+            name: "Orders_2024".into(),
+            arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/Orders_2024".into()),
+            status: "ACTIVE".into(),
+            hash_attribute: Some(attr("id")),
+            range_attribute: Some(Attribute {
+                name: "at".into(),
+                type_: AttributeType::N,
+            }),
+            local_secondary_indexes: vec![LocalSecondaryIndex {
+                index_name: "byStatus".into(),
+                range_attribute: attr("status"),
+                projection: Some(Projection {
+                    type_: ProjectionType::KeysOnly,
+                    non_key_attributes: vec![],
+                }),
+            }],
+            billing_mode: Some(BillingMode::Provisioned),
+            read_capacity_units: Some(5),
+            write_capacity_units: Some(2),
+            global_secondary_indexes: vec![ObservedIndex {
+                index_name: "byOwner".into(),
+                hash_attribute: Some(attr("owner")),
+                projection_type: Some(ProjectionType::Include),
+                non_key_attributes: vec!["total".into()],
+                read_capacity_units: Some(3),
+                write_capacity_units: Some(1),
+                status: Some("ACTIVE".into()),
+                ..Default::default()
+            }],
+            stream_enabled: true,
+            stream_view_type: Some(StreamViewType::KeysOnly),
+            sse_enabled: true,
+            sse_kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/1234".into()),
+            deletion_protection: true,
+            table_class: Some(TableClass::StandardInfrequentAccess),
+            tags: BTreeMap::from([
+                ("team".into(), "a".into()),
+                (ownership::TAG_UID.into(), "u".into()),
+                ("aws:cloudformation:stack-name".into(), "s".into()),
+            ]),
+            time_to_live: Some(ObservedTimeToLive {
+                enabled: true,
+                attribute_name: Some("expires".into()),
+            }),
+            point_in_time_recovery: Some(true),
+            ..Default::default()
+        }
+    }
+
+    /// The tags the core compares an exported object with: its own and the ownership tags.
+    fn with_owner(spec: &DynamoDBSpec) -> BTreeMap<String, String> {
+        let mut tags = spec.tags.clone();
+        tags.insert(ownership::TAG_UID.into(), "u".into());
+        tags
+    }
+
+    #[test]
+    fn an_exported_spec_matches_the_table_it_came_from() {
+        let observed = busy_table();
+        let exported = exported_spec(&observed).unwrap();
+        assert_eq!(exported.table_name.as_deref(), Some("Orders_2024"));
+        assert_eq!(exported.tags.keys().collect::<Vec<_>>(), ["team"]);
+        assert_eq!(exported.local_secondary_indexes.as_ref().unwrap().len(), 1);
+        assert_eq!(diff(&exported, &observed, &with_owner(&exported)), vec![]);
+    }
+
+    #[test]
+    fn an_exported_on_demand_table_has_no_capacity() {
+        let mut observed = busy_table();
+        observed.billing_mode = Some(BillingMode::PayPerRequest);
+        observed.read_capacity_units = Some(0);
+        observed.write_capacity_units = Some(0);
+        observed.global_secondary_indexes[0].read_capacity_units = Some(0);
+        observed.global_secondary_indexes[0].write_capacity_units = Some(0);
+        observed.stream_enabled = false;
+        observed.sse_enabled = false;
+        observed.time_to_live = Some(ObservedTimeToLive::default());
+        let exported = exported_spec(&observed).unwrap();
+        assert_eq!(
+            (exported.read_capacity_units, exported.write_capacity_units),
+            (None, None)
+        );
+        assert!(exported.stream.is_none() && exported.sse.is_none());
+        assert!(exported.time_to_live.is_none());
+        // What the API server checks: no capacity with PAY_PER_REQUEST, capacity at least 1.
+        let index = &exported.global_secondary_indexes.as_ref().unwrap()[0];
+        assert_eq!(index.read_capacity_units, None);
+        assert_eq!(diff(&exported, &observed, &with_owner(&exported)), vec![]);
     }
 
     #[test]

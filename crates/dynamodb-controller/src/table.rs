@@ -11,12 +11,13 @@ use aws_sdk_dynamodb::{
     },
 };
 use operator_core::{
-    AwsError, AwsResource, NameRule, Readiness,
+    AwsError, AwsResource, NameRule, PlannedChange, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
+    ownership,
     references::Resolved,
 };
-use tracing::instrument;
+use tracing::{instrument, warn};
 
 use crate::{
     diff::{self, Change, ObservedIndex, ObservedTable, ObservedTimeToLive},
@@ -58,23 +59,9 @@ impl AwsResource for DynamoDB {
         client: &Client,
         _refs: &Resolved,
     ) -> Result<Option<ObservedTable>, AwsError> {
-        let table = match client
-            .describe_table()
-            .table_name(self.table_name())
-            .send()
-            .await
-        {
-            Ok(out) => match out.table {
-                Some(table) => table,
-                None => return Ok(None),
-            },
-            Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
-            Err(e) => return Err(from_sdk(e)),
+        let Some(mut observed) = describe(client, &self.table_name()).await? else {
+            return Ok(None);
         };
-        let mut observed = observed_table(&table);
-        if let Some(arn) = &observed.arn {
-            observed.tags = list_tags(client, arn).await?;
-        }
         if self.spec.time_to_live.is_some() {
             observed.time_to_live = Some(describe_time_to_live(client, &observed.name).await?);
         }
@@ -258,6 +245,61 @@ impl AwsResource for DynamoDB {
     fn user_tags(&self) -> BTreeMap<String, String> {
         self.spec.tags.clone()
     }
+
+    fn planned(change: &Change, observed: &ObservedTable) -> PlannedChange {
+        diff::planned(change, observed)
+    }
+
+    async fn export(client: &Client, prefix: &str) -> Option<Result<Vec<Self>, AwsError>> {
+        Some(exported(client, prefix).await)
+    }
+}
+
+/// Every table whose name starts with `prefix` (ListTables cannot filter), as a `DynamoDB`
+/// describing it: with every setting read, time to live and point-in-time recovery too.
+#[instrument(skip_all, fields(prefix = %prefix))]
+async fn exported(client: &Client, prefix: &str) -> Result<Vec<DynamoDB>, AwsError> {
+    let names: Vec<String> = client
+        .list_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(from_sdk)?;
+    let mut tables = Vec::new();
+    for name in names.into_iter().filter(|n| n.starts_with(prefix)) {
+        // Gone since the list: nothing to export.
+        let Some(mut observed) = describe(client, &name).await? else {
+            continue;
+        };
+        observed.time_to_live = Some(describe_time_to_live(client, &name).await?);
+        observed.point_in_time_recovery =
+            Some(describe_point_in_time_recovery(client, &name).await?);
+        match diff::exported_spec(&observed) {
+            Some(spec) => tables.push(DynamoDB::new(&ownership::object_name(&name), spec)),
+            None => warn!(table = %name, "not exported: DynamoDB reports no partition key"),
+        }
+    }
+    Ok(tables)
+}
+
+/// The table and its tags; `None` when there is no such table.
+#[instrument(skip(client))]
+async fn describe(client: &Client, name: &str) -> Result<Option<ObservedTable>, AwsError> {
+    let table = match client.describe_table().table_name(name).send().await {
+        Ok(out) => match out.table {
+            Some(table) => table,
+            None => return Ok(None),
+        },
+        Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
+        Err(e) => return Err(from_sdk(e)),
+    };
+    let mut observed = observed_table(&table);
+    if let Some(arn) = &observed.arn {
+        observed.tags = list_tags(client, arn).await?;
+    }
+    Ok(Some(observed))
 }
 
 impl DynamoDB {
@@ -522,6 +564,24 @@ fn observed_table(table: &ddb::TableDescription) -> ObservedTable {
             status: i.index_status().map(|s| s.as_str().to_owned()),
         })
         .collect();
+    let projection = |p: Option<&ddb::Projection>| {
+        let p = p?;
+        Some(Projection {
+            type_: projection_type(p.projection_type()?)?,
+            non_key_attributes: p.non_key_attributes().to_vec(),
+        })
+    };
+    let local_secondary_indexes = table
+        .local_secondary_indexes()
+        .iter()
+        .filter_map(|i| {
+            Some(LocalSecondaryIndex {
+                index_name: i.index_name()?.to_owned(),
+                range_attribute: key(i.key_schema(), KeyType::Range)?,
+                projection: projection(i.projection()),
+            })
+        })
+        .collect();
     let stream = table.stream_specification();
     let sse = table.sse_description();
     ObservedTable {
@@ -531,6 +591,9 @@ fn observed_table(table: &ddb::TableDescription) -> ObservedTable {
             .table_status()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
+        hash_attribute: key(table.key_schema(), KeyType::Hash),
+        range_attribute: key(table.key_schema(), KeyType::Range),
+        local_secondary_indexes,
         billing_mode: table
             .billing_mode_summary()
             .and_then(|b| b.billing_mode())
@@ -740,4 +803,76 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
     tags.iter()
         .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    }
+
+    fn definition(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build()
+            .unwrap()
+    }
+
+    /// DescribeTable's answer, through the translation `observe` and export share.
+    #[test]
+    fn a_described_table_exports_with_its_keys_and_local_indexes() {
+        let table = ddb::TableDescription::builder()
+            .table_name("orders")
+            .table_status(ddb::TableStatus::Active)
+            .attribute_definitions(definition("id", ScalarAttributeType::S))
+            .attribute_definitions(definition("at", ScalarAttributeType::N))
+            .key_schema(key("id", KeyType::Hash))
+            .key_schema(key("at", KeyType::Range))
+            .local_secondary_indexes(
+                ddb::LocalSecondaryIndexDescription::builder()
+                    .index_name("byAt")
+                    .key_schema(key("id", KeyType::Hash))
+                    .key_schema(key("at", KeyType::Range))
+                    .projection(
+                        ddb::Projection::builder()
+                            .projection_type(ddb::ProjectionType::All)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .provisioned_throughput(
+                ddb::ProvisionedThroughputDescription::builder()
+                    .read_capacity_units(4)
+                    .write_capacity_units(2)
+                    .build(),
+            )
+            .build();
+        let observed = observed_table(&table);
+        let spec = diff::exported_spec(&observed).unwrap();
+        assert_eq!(spec.hash_attribute.name, "id");
+        assert_eq!(
+            spec.range_attribute.as_ref().map(|a| a.type_),
+            Some(AttributeType::N)
+        );
+        let local = &spec.local_secondary_indexes.as_ref().unwrap()[0];
+        assert_eq!(
+            (
+                local.index_name.as_str(),
+                local.range_attribute.name.as_str()
+            ),
+            ("byAt", "at")
+        );
+        assert_eq!(
+            (spec.read_capacity_units, spec.write_capacity_units),
+            (Some(4), Some(2))
+        );
+        assert_eq!(diff::diff(&spec, &observed, &BTreeMap::new()), vec![]);
+    }
 }

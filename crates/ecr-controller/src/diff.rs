@@ -2,9 +2,10 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use operator_core::{json, ownership};
+use operator_core::{PlannedChange, json, ownership};
+use serde::Serialize;
 
-use crate::spec::{ECRRepositorySpec, ImageTagMutability};
+use crate::spec::{ECRRepositorySpec, Encryption, ImageTagMutability};
 
 /// A repository as ECR reports it, in the spec's own terms. Policies the spec does not manage
 /// are not read, and stay `None`.
@@ -16,6 +17,8 @@ pub struct ObservedRepository {
     pub registry_id: String,
     pub image_tag_mutability: Option<ImageTagMutability>,
     pub scan_on_push: bool,
+    /// Set at creation, never changed: only export reads it.
+    pub encryption: Option<Encryption>,
     pub tags: BTreeMap<String, String>,
     pub lifecycle_policy: Option<String>,
     pub repository_policy: Option<String>,
@@ -45,6 +48,48 @@ impl fmt::Display for Change {
             Change::RepositoryPolicy(_) => "repositoryPolicy",
             Change::Tags { .. } => "tags",
         })
+    }
+}
+
+/// `change` as plans show it: the values of the repository's settings; only the field for its
+/// policies (JSON documents) and tags.
+pub fn planned(change: &Change, observed: &ObservedRepository) -> PlannedChange {
+    let field = change.to_string();
+    match change {
+        Change::ImageTagMutability(m) => PlannedChange::values(
+            field,
+            observed.image_tag_mutability.map(spelled),
+            Some(spelled(m)),
+        ),
+        Change::ScanOnPush(scan) => {
+            PlannedChange::values(field, Some(observed.scan_on_push), Some(scan))
+        }
+        Change::LifecyclePolicy(_) | Change::RepositoryPolicy(_) | Change::Tags { .. } => {
+            PlannedChange::field(field)
+        }
+    }
+}
+
+/// An enum value as the spec spells it (MUTABLE, IMMUTABLE).
+fn spelled(value: impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A spec that describes `observed` as ECR has it, for export: the diff against it finds
+/// nothing but the ownership tags. `observed` must hold both policies (export reads them);
+/// a policy the repository lacks is left out, as a repository created from the spec has none.
+pub fn exported_spec(observed: &ObservedRepository) -> ECRRepositorySpec {
+    ECRRepositorySpec {
+        repository_name: Some(observed.name.clone()),
+        image_tag_mutability: observed.image_tag_mutability,
+        scan_on_push: Some(observed.scan_on_push),
+        lifecycle_policy: observed.lifecycle_policy.clone(),
+        repository_policy: observed.repository_policy.clone(),
+        encryption: observed.encryption.clone(),
+        tags: ownership::exported_tags(&observed.tags),
     }
 }
 
@@ -159,6 +204,51 @@ mod tests {
             diff(&s, &o, &BTreeMap::new()),
             vec![Change::RepositoryPolicy(None)]
         );
+    }
+
+    #[test]
+    fn settings_are_planned_with_both_values() {
+        let s = spec(serde_json::json!({"imageTagMutability": "IMMUTABLE", "scanOnPush": true}));
+        let o = observed();
+        let plan: Vec<PlannedChange> = diff(&s, &o, &BTreeMap::new())
+            .iter()
+            .map(|c| planned(c, &o))
+            .collect();
+        assert_eq!(
+            plan,
+            vec![
+                PlannedChange::values("imageTagMutability", Some("MUTABLE"), Some("IMMUTABLE")),
+                PlannedChange::values("scanOnPush", Some(false), Some(true)),
+            ]
+        );
+        let policy = Change::RepositoryPolicy(None);
+        assert_eq!(
+            planned(&policy, &o),
+            PlannedChange::field("repositoryPolicy")
+        );
+    }
+
+    #[test]
+    fn an_exported_spec_matches_the_repository_it_came_from() {
+        let mut o = observed();
+        o.name = "team/App_Images".into();
+        o.scan_on_push = true;
+        o.lifecycle_policy = Some(r#"{"rules":[]}"#.into());
+        o.encryption = Some(Encryption {
+            encryption_type: crate::spec::EncryptionType::Kms,
+            kms_key: Some("arn:aws:kms:us-east-1:1:key/1234".into()),
+        });
+        o.tags = BTreeMap::from([
+            ("team".into(), "a".into()),
+            (ownership::TAG_UID.into(), "u".into()),
+        ]);
+        let exported = exported_spec(&o);
+        assert_eq!(exported.repository_name.as_deref(), Some("team/App_Images"));
+        assert_eq!(exported.repository_policy, None);
+        let mut tags = exported.tags.clone();
+        assert_eq!(tags.keys().collect::<Vec<_>>(), ["team"]);
+        tags.insert(ownership::TAG_UID.into(), "u".into());
+        assert_eq!(diff(&exported, &o, &tags), vec![]);
     }
 
     #[test]

@@ -7,17 +7,17 @@ use aws_sdk_ecr::{
     types::{self as ecr, Tag},
 };
 use operator_core::{
-    AwsError, AwsResource, NameRule, Readiness,
+    AwsError, AwsResource, NameRule, PlannedChange, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
-    policy,
+    ownership, policy,
     references::Resolved,
 };
 use tracing::instrument;
 
 use crate::{
     diff::{self, Change, ObservedRepository},
-    spec::{ECRRepository, EncryptionType, ImageTagMutability, RepositoryStatusFields},
+    spec::{ECRRepository, Encryption, EncryptionType, ImageTagMutability, RepositoryStatusFields},
 };
 
 const NOT_FOUND: &[&str] = &["RepositoryNotFoundException"];
@@ -69,43 +69,14 @@ impl AwsResource for ECRRepository {
         };
         let mut observed = ObservedRepository {
             name: repo.repository_name().unwrap_or(&name).to_owned(),
-            arn: repo.repository_arn().unwrap_or_default().to_owned(),
-            uri: repo.repository_uri().unwrap_or_default().to_owned(),
-            registry_id: repo.registry_id().unwrap_or_default().to_owned(),
-            image_tag_mutability: repo.image_tag_mutability().and_then(|m| match m {
-                ecr::ImageTagMutability::Mutable => Some(ImageTagMutability::Mutable),
-                ecr::ImageTagMutability::Immutable => Some(ImageTagMutability::Immutable),
-                _ => None,
-            }),
-            scan_on_push: repo
-                .image_scanning_configuration()
-                .is_some_and(|c| c.scan_on_push()),
-            ..Default::default()
+            ..observed_repository(repo)
         };
         observed.tags = list_tags(client, &observed.arn).await?;
         if self.spec.lifecycle_policy.is_some() {
-            observed.lifecycle_policy = match client
-                .get_lifecycle_policy()
-                .repository_name(&name)
-                .send()
-                .await
-            {
-                Ok(out) => out.lifecycle_policy_text,
-                Err(e) if is_not_found(&e, &["LifecyclePolicyNotFoundException"]) => None,
-                Err(e) => return Err(from_sdk(e)),
-            };
+            observed.lifecycle_policy = lifecycle_policy(client, &observed.name).await?;
         }
         if self.spec.repository_policy.is_some() {
-            observed.repository_policy = match client
-                .get_repository_policy()
-                .repository_name(&name)
-                .send()
-                .await
-            {
-                Ok(out) => out.policy_text,
-                Err(e) if is_not_found(&e, &["RepositoryPolicyNotFoundException"]) => None,
-                Err(e) => return Err(from_sdk(e)),
-            };
+            observed.repository_policy = repository_policy(client, &observed.name).await?;
         }
         Ok(Some(observed))
     }
@@ -251,6 +222,102 @@ impl AwsResource for ECRRepository {
     fn user_tags(&self) -> BTreeMap<String, String> {
         self.spec.tags.clone()
     }
+
+    fn planned(change: &Change, observed: &ObservedRepository) -> PlannedChange {
+        diff::planned(change, observed)
+    }
+
+    async fn export(client: &Client, prefix: &str) -> Option<Result<Vec<Self>, AwsError>> {
+        Some(exported(client, prefix).await)
+    }
+}
+
+/// Every repository whose name starts with `prefix` (DescribeRepositories takes exact names
+/// only), as an `ECRRepository` describing it, its policies too.
+#[instrument(skip_all, fields(prefix = %prefix))]
+async fn exported(client: &Client, prefix: &str) -> Result<Vec<ECRRepository>, AwsError> {
+    let listed: Vec<ecr::Repository> = client
+        .describe_repositories()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(from_sdk)?;
+    let mut repositories = Vec::new();
+    for repo in listed
+        .iter()
+        .filter(|r| r.repository_name().is_some_and(|n| n.starts_with(prefix)))
+    {
+        let mut observed = observed_repository(repo);
+        observed.tags = list_tags(client, &observed.arn).await?;
+        observed.lifecycle_policy = lifecycle_policy(client, &observed.name).await?;
+        observed.repository_policy = repository_policy(client, &observed.name).await?;
+        repositories.push(ECRRepository::new(
+            &ownership::object_name(&observed.name),
+            diff::exported_spec(&observed),
+        ));
+    }
+    Ok(repositories)
+}
+
+/// Translates ECR's description into the spec's terms; tags and policies take calls of their own.
+fn observed_repository(repo: &ecr::Repository) -> ObservedRepository {
+    ObservedRepository {
+        name: repo.repository_name().unwrap_or_default().to_owned(),
+        arn: repo.repository_arn().unwrap_or_default().to_owned(),
+        uri: repo.repository_uri().unwrap_or_default().to_owned(),
+        registry_id: repo.registry_id().unwrap_or_default().to_owned(),
+        image_tag_mutability: repo.image_tag_mutability().and_then(|m| match m {
+            ecr::ImageTagMutability::Mutable => Some(ImageTagMutability::Mutable),
+            ecr::ImageTagMutability::Immutable => Some(ImageTagMutability::Immutable),
+            _ => None,
+        }),
+        scan_on_push: repo
+            .image_scanning_configuration()
+            .is_some_and(|c| c.scan_on_push()),
+        encryption: repo.encryption_configuration().and_then(|c| {
+            let encryption_type = match c.encryption_type() {
+                ecr::EncryptionType::Aes256 => EncryptionType::Aes256,
+                ecr::EncryptionType::Kms => EncryptionType::Kms,
+                // KMS_DSSE and later types the spec cannot name.
+                _ => return None,
+            };
+            Some(Encryption {
+                encryption_type,
+                kms_key: c.kms_key().map(str::to_owned),
+            })
+        }),
+        ..Default::default()
+    }
+}
+
+/// The lifecycle policy's text; `None` when the repository has none.
+async fn lifecycle_policy(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    match client
+        .get_lifecycle_policy()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.lifecycle_policy_text),
+        Err(e) if is_not_found(&e, &["LifecyclePolicyNotFoundException"]) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
+}
+
+/// The repository policy's text; `None` when the repository has none.
+async fn repository_policy(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    match client
+        .get_repository_policy()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.policy_text),
+        Err(e) if is_not_found(&e, &["RepositoryPolicyNotFoundException"]) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
 }
 
 /// Writes one change.
@@ -366,4 +433,50 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
     tags.iter()
         .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DescribeRepositories' answer, through the translation `observe` and export share.
+    #[test]
+    fn a_described_repository_exports_with_its_encryption() {
+        let repo = ecr::Repository::builder()
+            .repository_name("team/app")
+            .repository_arn("arn:aws:ecr:us-east-1:123456789012:repository/team/app")
+            .image_tag_mutability(ecr::ImageTagMutability::Immutable)
+            .image_scanning_configuration(
+                ecr::ImageScanningConfiguration::builder()
+                    .scan_on_push(true)
+                    .build(),
+            )
+            .encryption_configuration(
+                ecr::EncryptionConfiguration::builder()
+                    .encryption_type(ecr::EncryptionType::Kms)
+                    .kms_key("arn:aws:kms:us-east-1:123456789012:key/1234")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let observed = observed_repository(&repo);
+        let spec = diff::exported_spec(&observed);
+        assert_eq!(
+            spec.image_tag_mutability,
+            Some(ImageTagMutability::Immutable)
+        );
+        assert_eq!(spec.scan_on_push, Some(true));
+        assert_eq!(
+            spec.encryption.as_ref().map(|e| e.encryption_type),
+            Some(EncryptionType::Kms)
+        );
+        assert_eq!(
+            ECRRepository::new(&ownership::object_name(&observed.name), spec.clone())
+                .metadata
+                .name
+                .as_deref(),
+            Some("team-app")
+        );
+        assert_eq!(diff::diff(&spec, &observed, &BTreeMap::new()), vec![]);
+    }
 }

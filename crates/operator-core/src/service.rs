@@ -26,18 +26,21 @@ pub struct Service {
     pub objects: &'static [&'static str],
 }
 
+/// Lists a kind's AWS resources as manifests: tools, name prefix, namespace, mode.
+type ExportFn = for<'a> fn(
+    &'a Tools,
+    &'a str,
+    &'a str,
+    ExportMode,
+) -> BoxFuture<'a, Result<Exported, CommandError>>;
+
 /// One kind of a service, with what the core needs to run, describe, plan and export it.
 pub struct Kind {
     crd: fn() -> CustomResourceDefinition,
     controller: fn(&Operator) -> BoxFuture<'static, ()>,
     references: &'static [RefKind],
     plan: for<'a> fn(&'a Tools, Value) -> BoxFuture<'a, Result<Planned, CommandError>>,
-    export: for<'a> fn(
-        &'a Tools,
-        &'a str,
-        &'a str,
-        ExportMode,
-    ) -> BoxFuture<'a, Result<Exported, CommandError>>,
+    export: ExportFn,
     name: fn() -> (String, String),
 }
 

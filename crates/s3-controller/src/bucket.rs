@@ -9,9 +9,10 @@ use aws_sdk_s3::{
     types::{self as s3, BucketCannedAcl, BucketVersioningStatus, Permission, Type},
 };
 use operator_core::{
-    AwsError, AwsResource, EndpointService, NameRule, Readiness,
+    AwsError, AwsResource, EndpointService, NameRule, PlannedChange, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
+    ownership::object_name,
     policy,
     references::Resolved,
 };
@@ -22,7 +23,8 @@ use crate::{
     spec::{
         AbortIncompleteMultipartUpload, AccessControl, BucketStatusFields, CorsMethod, CorsRule,
         Encryption, Expiration, LifecycleRule, NoncurrentVersionExpiration, ObjectOwnership,
-        PublicAccessBlock, RuleStatus, S3Bucket, SseAlgorithm, StorageClass, Transition,
+        PublicAccessBlock, RuleStatus, S3Bucket, S3BucketSpec, SseAlgorithm, StorageClass,
+        Transition,
     },
 };
 
@@ -67,15 +69,10 @@ impl AwsResource for S3Bucket {
         _refs: &Resolved,
     ) -> Result<Option<ObservedBucket>, AwsError> {
         let name = self.bucket_name();
-        let head = match client.head_bucket().bucket(&name).send().await {
-            Ok(out) => out,
-            Err(e) if is_not_found(&e, NOT_FOUND) || is_bare_404(&e) => return Ok(None),
-            Err(e) => return Err(failed("HeadBucket")(e)),
+        let Some(region) = bucket_region(client, &name).await? else {
+            return Ok(None);
         };
         let ours = client_region(client);
-        let region = head
-            .bucket_region()
-            .map_or_else(|| ours.clone(), str::to_owned);
         if !ours.is_empty() && region != ours {
             return Err(AwsError::terminal(
                 "WrongRegion",
@@ -84,39 +81,9 @@ impl AwsResource for S3Bucket {
                 ),
             ));
         }
-        let spec = &self.spec;
-        let mut observed = ObservedBucket {
-            tags: bucket_tags(client, &name).await?,
-            versioning: bucket_versioning(client, &name).await?,
-            group_grants: group_grants(client, &name).await?,
-            public_access_block: public_access_block(client, &name).await?,
-            name,
-            region,
-            ..Default::default()
-        };
-        let name = observed.name.clone();
-        if spec.ownership_controls.is_some() {
-            observed.ownership = ownership(client, &name).await?;
-        }
-        if spec.logging.is_some() {
-            observed.logging = logging(client, &name).await?;
-        }
-        if spec.website.is_some() {
-            observed.website = website(client, &name).await?;
-        }
-        if spec.encryption.is_some() {
-            observed.encryption = encryption(client, &name).await?;
-        }
-        if spec.lifecycle_rules.is_some() {
-            observed.lifecycle_rules = Some(lifecycle_rules(client, &name).await?);
-        }
-        if spec.cors.is_some() {
-            observed.cors = Some(cors(client, &name).await?);
-        }
-        if spec.policy.is_some() {
-            observed.policy = bucket_policy(client, &name).await?;
-        }
-        Ok(Some(observed))
+        read_bucket(client, name, region, Reads::of(&self.spec))
+            .await
+            .map(Some)
     }
 
     /// Creates the bucket and tags it at once, so the ownership tags are there before anything
@@ -267,6 +234,148 @@ impl AwsResource for S3Bucket {
     fn user_tags(&self) -> BTreeMap<String, String> {
         self.spec.tags.clone()
     }
+
+    fn planned(change: &Change, observed: &ObservedBucket) -> PlannedChange {
+        diff::planned(change, observed)
+    }
+
+    async fn export(client: &Client, prefix: &str) -> Option<Result<Vec<Self>, AwsError>> {
+        Some(exported(client, prefix).await)
+    }
+}
+
+/// Every bucket in this client's region whose name starts with `prefix`, as an `S3Bucket`
+/// describing it with every setting read. ListBuckets is global: buckets of other regions are
+/// left out, by the region the list gives or else HeadBucket's.
+#[instrument(skip_all, fields(prefix = %prefix))]
+async fn exported(client: &Client, prefix: &str) -> Result<Vec<S3Bucket>, AwsError> {
+    let ours = client_region(client);
+    let listed: Vec<s3::Bucket> = client
+        .list_buckets()
+        .set_prefix(Some(prefix.to_owned()).filter(|p| !p.is_empty()))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(failed("ListBuckets"))?;
+    let elsewhere = |region: &str| !ours.is_empty() && region != ours;
+    let mut buckets = Vec::new();
+    // Filtered here too: not every S3 endpoint (moto, MinIO) honours the prefix.
+    for bucket in listed
+        .iter()
+        .filter(|b| b.name().is_some_and(|n| n.starts_with(prefix)))
+    {
+        let name = bucket.name().unwrap_or_default();
+        if bucket.bucket_region().is_some_and(elsewhere) {
+            continue;
+        }
+        // Gone since the list: nothing to export.
+        let Some(region) = bucket_region(client, name).await? else {
+            continue;
+        };
+        if elsewhere(&region) {
+            continue;
+        }
+        let observed = read_bucket(client, name.to_owned(), region, Reads::ALL).await?;
+        buckets.push(S3Bucket::new(
+            &object_name(name),
+            diff::exported_spec(&observed),
+        ));
+    }
+    Ok(buckets)
+}
+
+/// The settings read besides those every diff compares (tags, versioning, ACL, public access
+/// block): those the spec manages, or all of them for export.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    ownership: bool,
+    logging: bool,
+    website: bool,
+    encryption: bool,
+    lifecycle_rules: bool,
+    cors: bool,
+    policy: bool,
+}
+
+impl Reads {
+    const ALL: Reads = Reads {
+        ownership: true,
+        logging: true,
+        website: true,
+        encryption: true,
+        lifecycle_rules: true,
+        cors: true,
+        policy: true,
+    };
+
+    fn of(spec: &S3BucketSpec) -> Reads {
+        Reads {
+            ownership: spec.ownership_controls.is_some(),
+            logging: spec.logging.is_some(),
+            website: spec.website.is_some(),
+            encryption: spec.encryption.is_some(),
+            lifecycle_rules: spec.lifecycle_rules.is_some(),
+            cors: spec.cors.is_some(),
+            policy: spec.policy.is_some(),
+        }
+    }
+}
+
+/// The bucket's region by HeadBucket (this client's when S3 does not say); `None` when there is
+/// no such bucket.
+async fn bucket_region(client: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    match client.head_bucket().bucket(name).send().await {
+        Ok(out) => Ok(Some(
+            out.bucket_region()
+                .map_or_else(|| client_region(client), str::to_owned),
+        )),
+        Err(e) if is_not_found(&e, NOT_FOUND) || is_bare_404(&e) => Ok(None),
+        Err(e) => Err(failed("HeadBucket")(e)),
+    }
+}
+
+/// The bucket's settings, those `reads` names besides the ones always read.
+async fn read_bucket(
+    client: &Client,
+    name: String,
+    region: String,
+    reads: Reads,
+) -> Result<ObservedBucket, AwsError> {
+    let mut observed = ObservedBucket {
+        tags: bucket_tags(client, &name).await?,
+        versioning: bucket_versioning(client, &name).await?,
+        group_grants: group_grants(client, &name).await?,
+        public_access_block: public_access_block(client, &name).await?,
+        ..Default::default()
+    };
+    if reads.ownership {
+        observed.ownership = ownership(client, &name).await?;
+    }
+    if reads.logging {
+        observed.logging = logging(client, &name).await?;
+    }
+    if reads.website {
+        observed.website = website(client, &name).await?;
+    }
+    if reads.encryption {
+        observed.encryption = encryption(client, &name).await?;
+    }
+    if reads.lifecycle_rules {
+        observed.lifecycle_rules = Some(lifecycle_rules(client, &name).await?);
+    }
+    if reads.cors {
+        observed.cors = Some(cors(client, &name).await?);
+    }
+    if reads.policy {
+        observed.policy = bucket_policy(client, &name).await?;
+    }
+    Ok(ObservedBucket {
+        name,
+        region,
+        ..observed
+    })
 }
 
 /// The bucket's virtual-hosted endpoint, `<bucket>.s3.<region>.amazonaws.com`: the form every

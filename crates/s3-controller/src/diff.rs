@@ -2,11 +2,12 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use operator_core::json;
+use operator_core::{PlannedChange, json, ownership};
+use serde::Serialize;
 
 use crate::spec::{
-    AccessControl, CorsRule, Encryption, LifecycleRule, ObjectOwnership, PublicAccessBlock,
-    S3BucketSpec, SseAlgorithm,
+    AccessControl, CorsRule, Encryption, LifecycleRule, Logging, ObjectOwnership,
+    OwnershipControls, PublicAccessBlock, S3BucketSpec, SseAlgorithm, Website,
 };
 
 /// A bucket as S3 reports it, in the spec's own terms. Settings the spec does not manage are not
@@ -37,6 +38,16 @@ pub struct ObservedBucket {
 pub enum Versioning {
     Enabled,
     Suspended,
+}
+
+impl Versioning {
+    /// As S3 names the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+    }
 }
 
 /// A grant to one of S3's predefined groups.
@@ -99,6 +110,172 @@ impl fmt::Display for Change {
     }
 }
 
+/// `change` as plans show it: the values of short settings; only the field for documents,
+/// rule lists and tags.
+pub fn planned(change: &Change, observed: &ObservedBucket) -> PlannedChange {
+    let field = change.to_string();
+    match change {
+        Change::PublicAccessBlock(block) => PlannedChange::values(
+            field,
+            Some(blocked(&observed.public_access_block)),
+            Some(blocked(block)),
+        ),
+        Change::Ownership(o) => {
+            PlannedChange::values(field, observed.ownership.map(spelled), Some(spelled(o)))
+        }
+        Change::AccessControl(acl) => PlannedChange::values(
+            field,
+            Some(
+                canned_acl_of(&observed.group_grants).map_or_else(|| "custom".to_owned(), spelled),
+            ),
+            Some(spelled(acl)),
+        ),
+        Change::Versioning(enabled) => {
+            let wanted = if *enabled {
+                Versioning::Enabled
+            } else {
+                Versioning::Suspended
+            };
+            PlannedChange::values(
+                field,
+                observed.versioning.map(Versioning::as_str),
+                Some(wanted.as_str()),
+            )
+        }
+        Change::Encryption(e) => PlannedChange::values(
+            field,
+            observed.encryption.as_ref().map(encryption),
+            Some(encryption(e)),
+        ),
+        Change::Logging(target) => PlannedChange::values(
+            field,
+            observed.logging.as_ref().map(log_target),
+            target.as_ref().map(log_target),
+        ),
+        Change::Website(pages) => PlannedChange::values(
+            field,
+            observed.website.as_ref().map(site),
+            pages.as_ref().map(site),
+        ),
+        Change::Policy(_) | Change::LifecycleRules(_) | Change::Cors(_) | Change::Tags(_) => {
+            PlannedChange::field(field)
+        }
+    }
+}
+
+/// An enum value as the spec spells it (PublicRead, aws:kms, BucketOwnerEnforced, …).
+fn spelled(value: impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Which of the four blocks are on: `all`, `none`, or their names.
+fn blocked(block: &PublicAccessBlock) -> String {
+    let on: Vec<&str> = [
+        ("blockPublicAcls", block.block_public_acls),
+        ("ignorePublicAcls", block.ignore_public_acls),
+        ("blockPublicPolicy", block.block_public_policy),
+        ("restrictPublicBuckets", block.restrict_public_buckets),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    match on.len() {
+        0 => "none".to_owned(),
+        4 => "all".to_owned(),
+        _ => on.join("+"),
+    }
+}
+
+fn encryption(e: &Encryption) -> String {
+    match &e.kms_master_key_id {
+        Some(key) => format!("{} {key}", spelled(e.sse_algorithm)),
+        None => spelled(e.sse_algorithm),
+    }
+}
+
+fn log_target(target: &LoggingTarget) -> String {
+    format!("s3://{}/{}", target.bucket, target.prefix)
+}
+
+fn site(pages: &WebsitePages) -> String {
+    format!("index {} error {}", pages.index, pages.error)
+}
+
+/// A spec that describes `observed` as S3 has it, for export: the diff against it finds nothing
+/// but the ownership tags. `observed` must hold every setting (export reads them all). What the
+/// bucket does not have (logging, website, rules, policy) is left out, as a bucket created from
+/// the spec starts without it.
+pub fn exported_spec(observed: &ObservedBucket) -> S3BucketSpec {
+    S3BucketSpec {
+        bucket_name: Some(observed.name.clone()),
+        versioning: observed.versioning == Some(Versioning::Enabled),
+        // Grants no canned ACL gives cannot be described: Private is the closest.
+        access_control: canned_acl_of(&observed.group_grants).unwrap_or_default(),
+        logging: observed.logging.as_ref().map(|l| Logging {
+            enabled: true,
+            prefix: l.prefix.clone(),
+            target_bucket: Some(l.bucket.clone()),
+        }),
+        // A redirect-only website has no pages, which the spec cannot say: left unmanaged.
+        website: observed
+            .website
+            .as_ref()
+            .filter(|w| !w.index.is_empty() && !w.error.is_empty())
+            .map(|w| Website {
+                enabled: true,
+                index_page: w.index.clone(),
+                error_page: w.error.clone(),
+            }),
+        encryption: observed.encryption.clone(),
+        public_access_block: observed.public_access_block,
+        lifecycle_rules: observed
+            .lifecycle_rules
+            .as_ref()
+            .filter(|r| !r.is_empty())
+            .map(|rules| {
+                rules
+                    .iter()
+                    .cloned()
+                    .map(|mut r| {
+                        r.prefix = r.prefix.filter(|p| !p.is_empty());
+                        r
+                    })
+                    .collect()
+            }),
+        cors: observed.cors.clone().filter(|r| !r.is_empty()),
+        policy: observed.policy.clone(),
+        ownership_controls: observed
+            .ownership
+            .map(|object_ownership| OwnershipControls { object_ownership }),
+        tags: ownership::exported_tags(&observed.tags),
+    }
+}
+
+/// Each kind of group grant once, in order, as canned ACLs are compared.
+fn distinct(grants: &[GroupGrant]) -> Vec<GroupGrant> {
+    let mut grants = grants.to_vec();
+    grants.sort();
+    grants.dedup();
+    grants
+}
+
+/// The canned ACL that gives the bucket exactly these group grants; `None` when none does.
+pub fn canned_acl_of(grants: &[GroupGrant]) -> Option<AccessControl> {
+    let grants = distinct(grants);
+    [
+        AccessControl::Private,
+        AccessControl::PublicRead,
+        AccessControl::PublicReadWrite,
+        AccessControl::AuthenticatedRead,
+        AccessControl::LogDeliveryWrite,
+    ]
+    .into_iter()
+    .find(|acl| canned_group_grants(*acl) == grants)
+}
+
 /// The group grants a canned ACL gives a bucket. The owner's own grant is the same for all.
 pub fn canned_group_grants(acl: AccessControl) -> Vec<GroupGrant> {
     use GroupGrant::*;
@@ -156,10 +333,7 @@ pub fn diff(
         changes.push(Change::Ownership(controls.object_ownership));
     }
 
-    let mut grants = observed.group_grants.clone();
-    grants.sort();
-    grants.dedup();
-    if canned_group_grants(spec.access_control) != grants {
+    if canned_group_grants(spec.access_control) != distinct(&observed.group_grants) {
         changes.push(Change::AccessControl(spec.access_control));
     }
 
@@ -281,7 +455,7 @@ fn same_cors(wanted: &[CorsRule], observed: &[CorsRule]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{CorsMethod, Expiration, Logging, RuleStatus, Website};
+    use crate::spec::{CorsMethod, Expiration, RuleStatus};
 
     /// The original operator's manifest, with the defaults the API server fills in.
     fn spec() -> S3BucketSpec {
@@ -487,6 +661,124 @@ mod tests {
         assert_eq!(diff(&s, &observed, &BTreeMap::new()), vec![]);
         observed.encryption.as_mut().unwrap().sse_algorithm = SseAlgorithm::Aes256;
         assert_eq!(diff(&s, &observed, &BTreeMap::new()).len(), 1);
+    }
+
+    #[test]
+    fn short_settings_are_planned_with_both_values() {
+        let s = spec();
+        let mut observed = matching(&s);
+        observed.versioning = Some(Versioning::Enabled);
+        observed.public_access_block.block_public_policy = false;
+        let changes = diff(&s, &observed, &BTreeMap::new());
+        let plan: Vec<PlannedChange> = changes.iter().map(|c| planned(c, &observed)).collect();
+        assert_eq!(
+            plan,
+            vec![
+                PlannedChange::values(
+                    "publicAccessBlock",
+                    Some("blockPublicAcls+ignorePublicAcls+restrictPublicBuckets"),
+                    Some("all")
+                ),
+                PlannedChange::values("versioning", Some("Enabled"), Some("Suspended")),
+            ]
+        );
+        let acl = Change::AccessControl(AccessControl::PublicRead);
+        assert_eq!(
+            planned(&acl, &observed),
+            PlannedChange::values("accessControl", Some("Private"), Some("PublicRead"))
+        );
+        let policy = Change::Policy(Some("{}".into()));
+        assert_eq!(planned(&policy, &observed), PlannedChange::field("policy"));
+    }
+
+    /// A bucket with every setting read, as export sees it.
+    fn busy_bucket() -> ObservedBucket {
+        ObservedBucket {
+            name: "assets.example.com".into(),
+            region: "eu-west-1".into(),
+            tags: BTreeMap::from([
+                ("team".into(), "a".into()),
+                (ownership::TAG_UID.into(), "u".into()),
+                ("aws:cloudformation:stack-name".into(), "s".into()),
+            ]),
+            versioning: Some(Versioning::Suspended),
+            group_grants: vec![GroupGrant::AllUsersRead],
+            public_access_block: PublicAccessBlock {
+                block_public_policy: false,
+                ..PublicAccessBlock::all(false)
+            },
+            ownership: Some(ObjectOwnership::BucketOwnerPreferred),
+            logging: Some(LoggingTarget {
+                bucket: "logs".into(),
+                prefix: "assets/".into(),
+            }),
+            website: Some(WebsitePages {
+                index: "index.html".into(),
+                error: "404.html".into(),
+            }),
+            encryption: Some(Encryption {
+                sse_algorithm: SseAlgorithm::AwsKms,
+                kms_master_key_id: Some("arn:aws:kms:eu-west-1:1:key/1234".into()),
+                bucket_key_enabled: Some(true),
+            }),
+            lifecycle_rules: Some(vec![LifecycleRule {
+                id: "expire".into(),
+                status: RuleStatus::Enabled,
+                prefix: Some(String::new()),
+                expiration: Some(Expiration { days: 30 }),
+                transitions: vec![],
+                noncurrent_version_expiration: None,
+                abort_incomplete_multipart_upload: None,
+            }]),
+            cors: Some(vec![CorsRule {
+                id: Some("web".into()),
+                allowed_origins: vec!["*".into()],
+                allowed_methods: vec![CorsMethod::Get],
+                allowed_headers: vec![],
+                expose_headers: vec![],
+                max_age_seconds: Some(60),
+            }]),
+            policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+        }
+    }
+
+    /// The tags the core compares an exported object with: its own and the ownership tags.
+    fn with_owner(spec: &S3BucketSpec) -> BTreeMap<String, String> {
+        let mut tags = spec.tags.clone();
+        tags.insert(ownership::TAG_UID.into(), "u".into());
+        tags
+    }
+
+    #[test]
+    fn an_exported_spec_matches_the_bucket_it_came_from() {
+        let observed = busy_bucket();
+        let exported = exported_spec(&observed);
+        assert_eq!(exported.bucket_name.as_deref(), Some("assets.example.com"));
+        assert_eq!(exported.access_control, AccessControl::PublicRead);
+        assert_eq!(exported.tags.keys().collect::<Vec<_>>(), ["team"]);
+        assert_eq!(diff(&exported, &observed, &with_owner(&exported)), vec![]);
+    }
+
+    #[test]
+    fn an_exported_plain_bucket_leaves_out_what_it_lacks() {
+        let mut observed = matching(&spec());
+        observed.lifecycle_rules = Some(vec![]);
+        observed.cors = Some(vec![]);
+        observed.tags = BTreeMap::from([(ownership::TAG_UID.into(), "u".into())]);
+        let exported = exported_spec(&observed);
+        assert!(exported.logging.is_none() && exported.website.is_none());
+        assert!(exported.lifecycle_rules.is_none() && exported.cors.is_none());
+        assert!(exported.policy.is_none() && !exported.versioning);
+        assert_eq!(diff(&exported, &observed, &with_owner(&exported)), vec![]);
+    }
+
+    #[test]
+    fn an_acl_no_canned_one_gives_cannot_be_exported_as_it_is() {
+        assert_eq!(canned_acl_of(&[GroupGrant::Other]), None);
+        assert_eq!(
+            canned_acl_of(&[GroupGrant::LogDeliveryReadAcp, GroupGrant::LogDeliveryWrite]),
+            Some(AccessControl::LogDeliveryWrite)
+        );
     }
 
     #[test]

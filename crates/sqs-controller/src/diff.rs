@@ -457,7 +457,10 @@ mod tests {
         assert_eq!(exported.tags.len(), 1);
         let mut tags = exported.tags.clone();
         tags.extend(tags_of_owner());
-        assert_eq!(diff(&exported, &observed, "orders-dlq", None, &tags), vec![]);
+        assert_eq!(
+            diff(&exported, &observed, "orders-dlq", None, &tags),
+            vec![]
+        );
     }
 
     fn tags_of_owner() -> BTreeMap<String, String> {

@@ -15,7 +15,7 @@ use aws_sdk_sns::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
 use kube::ResourceExt;
 use operator_core::{
-    AwsError, AwsResource, Readiness,
+    AwsError, AwsResource, PlannedChange, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
     references::{RefKind, Reference, Resolved},
@@ -170,6 +170,10 @@ impl AwsResource for SNSSubscription {
         _tags: &BTreeMap<String, String>,
     ) -> Vec<Change> {
         diff::diff(&self.spec, observed)
+    }
+
+    fn planned(change: &Change, observed: &ObservedSubscription) -> PlannedChange {
+        diff::planned(change, observed)
     }
 
     #[instrument(skip_all, fields(subscription = %self.name_any()))]

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::spec::{FilterPolicyScope, SNSSubscriptionSpec};
-use operator_core::json;
+use operator_core::{PlannedChange, json};
 use sqs_controller::grants::{self, Delivery};
 
 /// A subscription as SNS reports it.
@@ -57,6 +57,34 @@ impl fmt::Display for Change {
             Change::Attribute { field, .. } => f.write_str(field),
             Change::GrantQueueAccess => f.write_str("queue policy"),
         }
+    }
+}
+
+/// `change` as plans show it: the values of short attributes; only the field for the policies
+/// (JSON documents) and the queue's grant.
+pub fn planned(change: &Change, observed: &ObservedSubscription) -> PlannedChange {
+    match change {
+        Change::Attribute {
+            field: field @ "rawMessageDelivery",
+            value,
+            ..
+        } => PlannedChange::values(*field, Some(observed.raw_message_delivery), Some(value)),
+        // Compared with MessageAttributes when AWS has none, as SNS applies it then.
+        Change::Attribute {
+            field: field @ "filterPolicyScope",
+            value,
+            ..
+        } => PlannedChange::values(
+            *field,
+            Some(
+                observed
+                    .filter_policy_scope
+                    .as_deref()
+                    .unwrap_or(FilterPolicyScope::MessageAttributes.as_str()),
+            ),
+            Some(value),
+        ),
+        _ => PlannedChange::field(change.to_string()),
     }
 }
 
@@ -252,6 +280,33 @@ mod tests {
                 attribute: "FilterPolicy",
                 value: String::new()
             }]
+        );
+    }
+
+    #[test]
+    fn raw_delivery_and_scope_are_planned_with_both_values() {
+        let s = spec(serde_json::json!({
+            "rawMessageDelivery": true,
+            "filterPolicy": "{\"kind\": [\"order\"]}",
+            "filterPolicyScope": "MessageBody"
+        }));
+        let o = observed();
+        let plan: Vec<PlannedChange> = diff(&s, &o).iter().map(|c| planned(c, &o)).collect();
+        assert_eq!(
+            plan,
+            vec![
+                PlannedChange::values("rawMessageDelivery", Some("false"), Some("true")),
+                PlannedChange::values(
+                    "filterPolicyScope",
+                    Some("MessageAttributes"),
+                    Some("MessageBody")
+                ),
+                PlannedChange::field("filterPolicy"),
+            ]
+        );
+        assert_eq!(
+            planned(&Change::GrantQueueAccess, &o),
+            PlannedChange::field("queue policy")
         );
     }
 

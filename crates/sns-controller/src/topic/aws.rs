@@ -2,11 +2,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_sns::{Client, types::Tag};
+use aws_sdk_sns::{
+    Client,
+    types::{Tag, Topic},
+};
 use operator_core::{
-    AwsError, AwsResource, NameRule, Readiness,
+    AwsError, AwsResource, NameRule, PlannedChange, Readiness,
     aws::AwsClients,
     errors::{from_sdk, is_not_found},
+    ownership::object_name,
     references::Resolved,
 };
 use tracing::instrument;
@@ -71,20 +75,8 @@ impl AwsResource for SNSTopic {
         let Some(attributes) = topic_attributes(client, &arn).await? else {
             return Ok(None);
         };
-        let tags = match client
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .tags
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect(),
-            Err(e) if is_not_found(&e, NOT_FOUND) => return Ok(None),
-            Err(e) => return Err(from_sdk(e)),
+        let Some(tags) = topic_tags(client, &arn).await? else {
+            return Ok(None);
         };
         Ok(Some(observed_topic(name, arn, attributes, tags)))
     }
@@ -229,6 +221,46 @@ impl AwsResource for SNSTopic {
     fn user_tags(&self) -> BTreeMap<String, String> {
         self.spec.tags.clone()
     }
+
+    fn planned(change: &Change, observed: &ObservedTopic) -> PlannedChange {
+        diff::planned(change, observed)
+    }
+
+    async fn export(client: &TopicClient, prefix: &str) -> Option<Result<Vec<Self>, AwsError>> {
+        Some(exported(client, prefix).await)
+    }
+}
+
+/// Every topic whose name starts with `prefix` (ListTopics cannot filter), as an `SNSTopic`
+/// describing it.
+#[instrument(skip_all, fields(prefix = %prefix))]
+async fn exported(client: &TopicClient, prefix: &str) -> Result<Vec<SNSTopic>, AwsError> {
+    let listed: Vec<Topic> = client
+        .list_topics()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(from_sdk)?;
+    let mut topics = Vec::new();
+    for arn in listed.into_iter().filter_map(|t| t.topic_arn) {
+        let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        // Gone since the list: nothing to export.
+        let Some(attributes) = topic_attributes(client, &arn).await? else {
+            continue;
+        };
+        let Some(tags) = topic_tags(client, &arn).await? else {
+            continue;
+        };
+        let object = object_name(&name);
+        let observed = observed_topic(name, arn, attributes, tags);
+        topics.push(SNSTopic::new(&object, diff::exported_spec(&observed)));
+    }
+    Ok(topics)
 }
 
 /// The ARN of the topic named `name`, searched page by page.
@@ -271,7 +303,6 @@ impl std::ops::Deref for TopicClient {
     }
 }
 
-/// Translates SNS's attributes into the spec's terms.
 /// The topic's attributes; `None` when there is no such topic.
 async fn topic_attributes(
     client: &TopicClient,
@@ -284,6 +315,30 @@ async fn topic_attributes(
     }
 }
 
+/// The topic's tags; `None` when there is no such topic.
+async fn topic_tags(
+    client: &TopicClient,
+    arn: &str,
+) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+    match client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            out.tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+        )),
+        Err(e) if is_not_found(&e, NOT_FOUND) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
+}
+
+/// Translates SNS's attributes into the spec's terms.
 fn observed_topic(
     name: String,
     arn: String,

@@ -2,10 +2,9 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use operator_core::ownership;
+use operator_core::{PlannedChange, json, ownership};
 
 use super::spec::SNSTopicSpec;
-use operator_core::json;
 
 /// A topic as SNS reports it, in the spec's own terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +41,52 @@ impl fmt::Display for Change {
             Change::Attribute { field, .. } => f.write_str(field),
             Change::Tags { .. } => f.write_str("tags"),
         }
+    }
+}
+
+/// `change` as plans show it: the values of short attributes; only the field for the policies
+/// (JSON documents) and tags.
+pub fn planned(change: &Change, observed: &ObservedTopic) -> PlannedChange {
+    match change {
+        Change::Attribute {
+            field: field @ ("policy" | "deliveryPolicy"),
+            ..
+        } => PlannedChange::field(*field),
+        Change::Attribute { field, value, .. } => PlannedChange::values(
+            *field,
+            observed_value(observed, field),
+            Some(value).filter(|v| !v.is_empty()),
+        ),
+        Change::Tags { .. } => PlannedChange::field(change.to_string()),
+    }
+}
+
+/// What AWS has for one of the short attributes, by its spec field.
+fn observed_value(observed: &ObservedTopic, field: &str) -> Option<String> {
+    match field {
+        "displayName" => observed.display_name.clone(),
+        "contentBasedDeduplication" => Some(observed.content_based_deduplication.to_string()),
+        "kmsMasterKeyId" => observed.kms_master_key_id.clone(),
+        _ => None,
+    }
+}
+
+/// A spec that describes `observed` as SNS has it, for export: the diff against it finds
+/// nothing but the ownership tags. Attributes the topic lacks are left out, as a topic created
+/// from the spec starts without them.
+pub fn exported_spec(observed: &ObservedTopic) -> SNSTopicSpec {
+    SNSTopicSpec {
+        topic_name: Some(observed.name.clone()),
+        display_name: observed.display_name.clone(),
+        fifo_topic: observed.fifo_topic,
+        // The API server refuses it on a standard topic.
+        content_based_deduplication: observed
+            .fifo_topic
+            .then_some(observed.content_based_deduplication),
+        policy: observed.policy.clone(),
+        delivery_policy: observed.delivery_policy.clone(),
+        kms_master_key_id: observed.kms_master_key_id.clone(),
+        tags: ownership::exported_tags(&observed.tags),
     }
 }
 
@@ -183,6 +228,55 @@ mod tests {
             a.get("ContentBasedDeduplication").map(String::as_str),
             Some("true")
         );
+    }
+
+    #[test]
+    fn short_attributes_are_planned_with_both_values() {
+        let s = spec(serde_json::json!({
+            "displayName": "Events",
+            "kmsMasterKeyId": "",
+            "deliveryPolicy": "{\"http\":{}}"
+        }));
+        let mut o = observed();
+        o.display_name = Some("Old".into());
+        o.kms_master_key_id = Some("alias/aws/sns".into());
+        let plan: Vec<PlannedChange> = diff(&s, &o, &BTreeMap::new())
+            .iter()
+            .map(|c| planned(c, &o))
+            .collect();
+        assert_eq!(
+            plan,
+            vec![
+                PlannedChange::values("displayName", Some("Old"), Some("Events")),
+                PlannedChange::field("deliveryPolicy"),
+                PlannedChange::values("kmsMasterKeyId", Some("alias/aws/sns"), None::<&str>),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_exported_spec_matches_the_topic_it_came_from() {
+        let mut o = observed();
+        o.name = "Orders.fifo".into();
+        o.fifo_topic = true;
+        o.content_based_deduplication = true;
+        o.display_name = Some("Orders".into());
+        o.delivery_policy = Some(r#"{"http":{}}"#.into());
+        o.tags = BTreeMap::from([
+            ("team".into(), "a".into()),
+            (ownership::TAG_UID.into(), "u".into()),
+        ]);
+        let exported = exported_spec(&o);
+        assert_eq!(exported.topic_name.as_deref(), Some("Orders.fifo"));
+        assert_eq!(exported.content_based_deduplication, Some(true));
+        assert_eq!(exported.kms_master_key_id, None);
+        let mut tags = exported.tags.clone();
+        assert_eq!(tags.keys().collect::<Vec<_>>(), ["team"]);
+        tags.insert(ownership::TAG_UID.into(), "u".into());
+        assert_eq!(diff(&exported, &o, &tags), vec![]);
+        // A standard topic's spec leaves deduplication out, as the API server requires.
+        o.fifo_topic = false;
+        assert_eq!(exported_spec(&o).content_based_deduplication, None);
     }
 
     #[test]
