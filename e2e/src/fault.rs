@@ -84,7 +84,10 @@ pub fn operation_of(request: &[u8]) -> String {
     {
         return action.to_owned();
     }
-    head.split_whitespace().next().unwrap_or_default().to_owned()
+    head.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl Drop for FaultProxy {
@@ -388,7 +391,8 @@ mod tests {
     fn operations_come_from_the_target_the_action_or_the_method() {
         let json = b"POST / HTTP/1.1\r\nX-Amz-Target: AmazonSQS.SetQueueAttributes\r\n\r\n{}";
         assert_eq!(operation_of(json), "SetQueueAttributes");
-        let query = b"POST / HTTP/1.1\r\nContent-Type: x\r\n\r\nAction=ListTopics&Version=2010-03-31";
+        let query =
+            b"POST / HTTP/1.1\r\nContent-Type: x\r\n\r\nAction=ListTopics&Version=2010-03-31";
         assert_eq!(operation_of(query), "ListTopics");
         assert_eq!(operation_of(b"GET /bucket?tagging HTTP/1.1\r\n\r\n"), "GET");
     }

@@ -25,10 +25,7 @@ fn run(endpoint: &str, args: &[&str]) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
-    assert!(
-        out.status.success(),
-        "{args:?} failed\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "{args:?} failed\n{stdout}\n{stderr}");
     (stdout, stderr)
 }
 
@@ -175,7 +172,13 @@ async fn an_exported_account_is_taken_under_management_with_only_tag_writes() {
             run(
                 &url,
                 &[
-                    "export", "--kinds", "sqs,sns", "--prefix", &prefix, "--namespace", &ns,
+                    "export",
+                    "--kinds",
+                    "sqs,sns",
+                    "--prefix",
+                    &prefix,
+                    "--namespace",
+                    &ns,
                 ],
             )
         }
@@ -188,8 +191,14 @@ async fn an_exported_account_is_taken_under_management_with_only_tag_writes() {
     );
     assert!(notes.contains("SQSQueue: 20 exported"), "{notes}");
     assert!(notes.contains("SNSTopic: 5 exported"), "{notes}");
-    assert!(!notes.contains("cannot say"), "an exported spec differs:\n{notes}");
-    assert!(!manifests.contains(&format!("queueName: {managed}")), "{manifests}");
+    assert!(
+        !notes.contains("cannot say"),
+        "an exported spec differs:\n{notes}"
+    );
+    assert!(
+        !manifests.contains(&format!("queueName: {managed}")),
+        "{manifests}"
+    );
 
     let (ok, err) = kubectl_apply(&ns, &manifests);
     assert!(ok, "{err}\n{manifests}");
@@ -221,11 +230,17 @@ async fn an_exported_account_is_taken_under_management_with_only_tag_writes() {
     );
     for url in aws.queue_urls(&format!("{ns}-Q_")).await {
         let tags = aws.queue_tags(&url).await;
-        assert!(tags.contains_key("service-operator.aws/uid"), "{url}: {tags:?}");
+        assert!(
+            tags.contains_key("service-operator.aws/uid"),
+            "{url}: {tags:?}"
+        );
         assert!(tags.contains_key("team"), "{url}: {tags:?}");
     }
     for arn in aws.topic_arns(&format!("{ns}-topic-")).await {
         let tags = aws.topic_tags(&arn).await;
-        assert!(tags.contains_key("service-operator.aws/uid"), "{arn}: {tags:?}");
+        assert!(
+            tags.contains_key("service-operator.aws/uid"),
+            "{arn}: {tags:?}"
+        );
     }
 }

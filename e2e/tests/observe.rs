@@ -86,7 +86,9 @@ async fn a_read_only_queue_is_observed_and_never_written() {
     .unwrap_or_else(|| panic!("no Differs condition\n{}", op.log_tail()));
     let (q, synced) = differs;
     assert!(
-        synced.message.contains("visibilityTimeout (AWS 30, spec 60)"),
+        synced
+            .message
+            .contains("visibilityTimeout (AWS 30, spec 60)"),
         "{}",
         synced.message
     );
@@ -260,7 +262,10 @@ async fn drift_is_counted_and_recorded_and_ignored_fields_are_left_alone() {
     .await
     .unwrap_or_else(|| panic!("no lastDriftCorrection\n{}", op.log_tail()));
     assert_eq!(recorded.fields, ["visibilityTimeout"]);
-    assert!(recorded.time.parse::<jiff::Timestamp>().is_ok(), "{recorded:?}");
+    assert!(
+        recorded.time.parse::<jiff::Timestamp>().is_ok(),
+        "{recorded:?}"
+    );
     assert_eq!(visibility(&aws, &url).await.as_deref(), Some("40"));
     assert!(
         sample(
