@@ -2,8 +2,8 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use operator_core::resource::spelled;
 use operator_core::{PlannedChange, ownership};
-use serde::Serialize;
 
 use crate::spec::{
     Attribute, AttributeType, BillingMode, DynamoDBSpec, GlobalSecondaryIndex, LocalSecondaryIndex,
@@ -200,14 +200,6 @@ pub fn planned(change: &Change, observed: &ObservedTable) -> PlannedChange {
             PlannedChange::field(field)
         }
     }
-}
-
-/// An enum value as the spec spells it (PAY_PER_REQUEST, NEW_AND_OLD_IMAGES, …).
-fn spelled(value: impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 fn units(read: Option<i64>, write: Option<i64>) -> String {

@@ -2,8 +2,8 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use operator_core::resource::spelled;
 use operator_core::{PlannedChange, json, ownership};
-use serde::Serialize;
 
 use crate::spec::{ECRRepositorySpec, Encryption, ImageTagMutability};
 
@@ -68,14 +68,6 @@ pub fn planned(change: &Change, observed: &ObservedRepository) -> PlannedChange 
             PlannedChange::field(field)
         }
     }
-}
-
-/// An enum value as the spec spells it (MUTABLE, IMMUTABLE).
-fn spelled(value: impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// A spec that describes `observed` as ECR has it, for export: the diff against it finds

@@ -67,6 +67,14 @@ impl PlannedChange {
     }
 }
 
+/// An enum value as the spec spells it (`PAY_PER_REQUEST`, `IMMUTABLE`, `Enabled`), for plans.
+pub fn spelled(value: impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 impl fmt::Display for PlannedChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.field)?;

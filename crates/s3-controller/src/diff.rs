@@ -2,8 +2,8 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use operator_core::resource::spelled;
 use operator_core::{PlannedChange, json, ownership};
-use serde::Serialize;
 
 use crate::spec::{
     AccessControl, CorsRule, Encryption, LifecycleRule, Logging, ObjectOwnership,
@@ -161,14 +161,6 @@ pub fn planned(change: &Change, observed: &ObservedBucket) -> PlannedChange {
             PlannedChange::field(field)
         }
     }
-}
-
-/// An enum value as the spec spells it (PublicRead, aws:kms, BucketOwnerEnforced, …).
-fn spelled(value: impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Which of the four blocks are on: `all`, `none`, or their names.
