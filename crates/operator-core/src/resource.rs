@@ -38,9 +38,12 @@ pub enum Readiness {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedChange {
+    /// The spec field, by its name in the spec.
     pub field: String,
+    /// The value AWS has now, where short and not secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<String>,
+    /// The value the spec asks for, where short and not secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
 }

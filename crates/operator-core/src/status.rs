@@ -13,6 +13,7 @@ use crate::{conditions::Condition, resource::PlannedChange};
 pub struct DriftCorrection {
     /// RFC 3339.
     pub time: String,
+    /// The spec fields put back.
     pub fields: Vec<String>,
 }
 
