@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use kube::Resource;
+use kube::{Api, Resource, ResourceExt};
+
+use crate::resource::AwsResource;
 
 pub const TAG_NAMESPACE: &str = "service-operator.aws/namespace";
 pub const TAG_NAME: &str = "service-operator.aws/name";
@@ -57,6 +59,43 @@ pub fn owner_of(tags: &BTreeMap<String, String>, our_uid: &str) -> Owner {
             uid: uid.clone(),
         }),
         None => Owner::Nobody,
+    }
+}
+
+/// Who the observed AWS resource belongs to: by its tags, or for a kind without tags, by the
+/// ARN `obj`'s status records.
+pub fn owner_of_observed<K: AwsResource>(obj: &K, observed: &K::Observed) -> Owner {
+    match K::tags(observed) {
+        Some(tags) => owner_of(tags, &obj.uid().unwrap_or_default()),
+        None => {
+            let recorded = obj.status().and_then(|s| s.arn.as_deref());
+            if recorded.is_some() && recorded == K::arn(observed).as_deref() {
+                Owner::Us
+            } else {
+                Owner::Nobody
+            }
+        }
+    }
+}
+
+/// Whether the object the AWS resource's tags name still exists in this cluster. `obj` itself
+/// (same namespace and name, a new uid: re-created after a retain) does not count.
+pub async fn recorded_owner_exists<K: AwsResource>(
+    kube: &kube::Client,
+    obj: &K,
+    recorded: &Recorded,
+) -> Result<bool, kube::Error> {
+    if obj.namespace().as_deref() == Some(recorded.namespace.as_str())
+        && obj.name_any() == recorded.name
+    {
+        return Ok(false);
+    }
+    let api: Api<K> = Api::namespaced(kube.clone(), &recorded.namespace);
+    match api.get_opt(&recorded.name).await {
+        Ok(found) => Ok(found.is_some_and(|o| o.uid().as_deref() == Some(recorded.uid.as_str()))),
+        // Not allowed to look (a namespace-scoped install): it may exist, so it is not taken.
+        Err(kube::Error::Api(e)) if e.code == 403 => Ok(true),
+        Err(e) => Err(e),
     }
 }
 

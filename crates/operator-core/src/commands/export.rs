@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 use serde_json::{Value, json};
 
 use super::{CommandError, Tools};
@@ -59,23 +59,17 @@ pub async fn export<K: AwsResource>(
             continue;
         };
         let aws_name = obj.aws_name();
-        if let Some(tags) = K::tags(&observed)
-            && let Owner::Other(recorded) = ownership::owner_of(tags, "")
+        // Before its namespace is set: an object of this name elsewhere still counts.
+        if let Owner::Other(recorded) = ownership::owner_of_observed(&obj, &observed)
+            && ownership::recorded_owner_exists(&tools.kube, &obj, &recorded).await?
         {
-            let api: Api<K> = Api::namespaced(tools.kube.clone(), &recorded.namespace);
-            let managed = api
-                .get_opt(&recorded.name)
-                .await?
-                .is_some_and(|o| o.uid().as_deref() == Some(recorded.uid.as_str()));
-            if managed {
-                exported.notes.push(format!(
-                    "{} {aws_name:?}: skipped, managed by {kind} {}/{}",
-                    K::SERVICE,
-                    recorded.namespace,
-                    recorded.name
-                ));
-                continue;
-            }
+            exported.notes.push(format!(
+                "{} {aws_name:?}: skipped, managed by {kind} {}/{}",
+                K::SERVICE,
+                recorded.namespace,
+                recorded.name
+            ));
+            continue;
         }
         let tags = changes::tags_as_they_are(&obj.user_tags(), K::tags(&observed));
         let differs = changes::planned::<K>(

@@ -125,11 +125,7 @@ pub async fn plan<K: AwsResource>(
     if read_only {
         return Ok(planned(Verdict::ReadOnly(plan_with(&as_it_is))));
     }
-    let owner = match K::tags(&observed) {
-        Some(tags) => ownership::owner_of(tags, &obj.uid().unwrap_or_default()),
-        None if obj.status().and_then(|s| s.arn.clone()) == K::arn(&observed) => Owner::Us,
-        None => Owner::Nobody,
-    };
+    let owner = ownership::owner_of_observed(&obj, &observed);
     let verdict = match owner {
         Owner::Us => {
             let tags = ownership::desired_tags(&obj.user_tags(), &ownership::owner_tags(&obj));
@@ -146,11 +142,7 @@ pub async fn plan<K: AwsResource>(
             policy::ADOPT
         )),
         Owner::Other(recorded) => {
-            let other: Api<K> = Api::namespaced(tools.kube.clone(), &recorded.namespace);
-            let exists = other
-                .get_opt(&recorded.name)
-                .await?
-                .is_some_and(|o| o.uid().as_deref() == Some(recorded.uid.as_str()));
+            let exists = ownership::recorded_owner_exists(&tools.kube, &obj, &recorded).await?;
             if !exists && policy::wants_adoption(&obj) {
                 Verdict::Adopt(plan_with(&as_it_is))
             } else {

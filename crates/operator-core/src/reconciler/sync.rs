@@ -321,27 +321,6 @@ fn not_owned_message<K: AwsResource>(aws_name: &str, why: &NotOwned) -> String {
     )
 }
 
-/// Whether the object the AWS resource's tags name still exists in this cluster. This object
-/// (same namespace and name, a new uid: re-created after a retain) does not count.
-async fn recorded_owner_exists<K: AwsResource>(
-    obj: &K,
-    ctx: &Context<K>,
-    recorded: &ownership::Recorded,
-) -> Result<bool, Error> {
-    if obj.namespace().as_deref() == Some(recorded.namespace.as_str())
-        && obj.name_any() == recorded.name
-    {
-        return Ok(false);
-    }
-    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &recorded.namespace);
-    match api.get_opt(&recorded.name).await {
-        Ok(found) => Ok(found.is_some_and(|o| o.uid().as_deref() == Some(recorded.uid.as_str()))),
-        // Not allowed to look (a namespace-scoped install): it may exist, so it is not taken.
-        Err(kube::Error::Api(e)) if e.code == 403 => Ok(true),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Observe, create if absent, check ownership (adopting on request), then correct differences.
 async fn sync<'a, K: AwsResource>(
     obj: &'a K,
@@ -415,7 +394,7 @@ async fn sync<'a, K: AwsResource>(
     let owner = if created {
         Owner::Us
     } else {
-        owner_of(obj, &observed)
+        ownership::owner_of_observed(obj, &observed)
     };
     let adoptable = match owner {
         Owner::Us => false,
@@ -426,7 +405,7 @@ async fn sync<'a, K: AwsResource>(
         Owner::Nobody => return Ok(Synced::NotOwned(NotOwned::Foreign)),
         // A resource whose recorded owner exists is never taken, even when asked to adopt.
         Owner::Other(recorded) => {
-            let exists = recorded_owner_exists(obj, ctx, &recorded).await?;
+            let exists = ownership::recorded_owner_exists(&ctx.kube, obj, &recorded).await?;
             if exists || !policy::wants_adoption(obj) {
                 return Ok(Synced::NotOwned(NotOwned::Other { recorded, exists }));
             }
@@ -547,22 +526,6 @@ async fn sync<'a, K: AwsResource>(
     })
 }
 
-/// Who the observed AWS resource belongs to: by its tags, or for a kind without tags, by the
-/// ARN this object's status records.
-fn owner_of<K: AwsResource>(obj: &K, observed: &K::Observed) -> Owner {
-    match K::tags(observed) {
-        Some(tags) => ownership::owner_of(tags, &obj.uid().unwrap_or_default()),
-        None => {
-            let recorded = obj.status().and_then(|s| s.arn.as_deref());
-            if recorded.is_some() && recorded == K::arn(observed).as_deref() {
-                Owner::Us
-            } else {
-                Owner::Nobody
-            }
-        }
-    }
-}
-
 async fn observed_after_write<K: AwsResource>(
     obj: &K,
     client: &K::Client,
@@ -681,7 +644,7 @@ pub(super) async fn cleanup<K: AwsResource>(
         return Ok(Action::await_change());
     };
     // What an interrupted create made is ours too: it did not exist when the create began.
-    let ours = match owner_of(obj, &observed) {
+    let ours = match ownership::owner_of_observed(obj, &observed) {
         Owner::Us => true,
         Owner::Nobody => create_pending,
         Owner::Other(_) => false,
