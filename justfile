@@ -8,11 +8,11 @@ default:
 build-tools:
     e2e/build.sh
 
-# Start the local control plane (etcd, kube-apiserver, kube-controller-manager, moto) on 127.0.0.1; prints the env to source.
+# Start the local control plane (etcd, kube-apiserver, kube-controller-manager, moto) on 127.0.0.1 and a node where pods run (ASO_NODE=0: no node); prints the env to source.
 up:
     e2e/up.sh
 
-# Stop the local control plane and delete its data (keeps the built tools).
+# Stop the node and the local control plane and delete their data (keeps the built tools and images).
 down:
     e2e/down.sh
 
@@ -28,6 +28,10 @@ test:
 # Bring up the control plane, run the all-in-one operator against moto, apply the original DynamoDB manifest, show it Ready.
 demo:
     e2e/demo.sh
+
+# The dynamodb-controller chart's pod on the local node, the walkthrough's table and its app (a Deployment in the same manifest) writing and reading an item.
+demo-helm:
+    e2e/demo-helm.sh
 
 # Regenerate crds/ and charts/_src/services.json from the Rust types.
 crds:
@@ -48,6 +52,10 @@ charts:
 # Static release binaries (glibc, +crt-static), as the Dockerfile builds them, into ~/.cache/aws-service-operator/static.
 static:
     e2e/static.sh
+
+# Container images of the static binaries (umoci, no Docker), loaded into the local node's containerd; run `just static` first.
+images:
+    e2e/images.sh
 
 # Peak RSS and CPU of a static binary with N DynamoDB tables (the charts' resource numbers); needs `just up` and `just static`.
 measure N="50" BINARY="dynamodb-controller":

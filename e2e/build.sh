@@ -3,7 +3,8 @@
 # keyed by version (see e2e/lib.sh). Idempotent: present binaries are reused.
 #
 #   ${ASO_CACHE:-~/.cache/aws-service-operator}/
-#     kubernetes-<v>/{kube-apiserver,kube-controller-manager,kubectl}
+#     kubernetes-<v>/{kube-apiserver,kube-controller-manager,kubectl,kube-scheduler,kubelet}
+#     containerd-<v>/{containerd,containerd-shim-runc-v2,ctr}   (the test node's runtime)
 #     etcd-<v>/etcd
 #     helm-<v>/helm
 #     venv-<sha256(e2e/requirements.txt)[:12]>/   (moto server, boto3, pytest)
@@ -41,7 +42,8 @@ go_build() {
   log "built $(basename "$outdir") in $((SECONDS - start))s"
 }
 
-if [[ ! -x "$KUBE_APISERVER" || ! -x "$KUBE_CONTROLLER_MANAGER" || ! -x "$KUBECTL" ]]; then
+if [[ ! -x "$KUBE_APISERVER" || ! -x "$KUBE_CONTROLLER_MANAGER" || ! -x "$KUBECTL" ||
+      ! -x "$KUBE_SCHEDULER" || ! -x "$KUBELET" ]]; then
   minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   ld=""
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -50,7 +52,17 @@ if [[ ! -x "$KUBE_APISERVER" || ! -x "$KUBE_CONTROLLER_MANAGER" || ! -x "$KUBECT
   go_build kubernetes "$K8S_DIR" "" "$ld" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet
+fi
+
+if [[ ! -x "$CONTAINERD" || ! -x "$CONTAINERD_SHIM" || ! -x "$CTR" ]]; then
+  # CGO off leaves out the btrfs snapshotter (it needs cgo); overlayfs and native stay.
+  p=github.com/containerd/containerd/v2
+  CGO_ENABLED=0 go_build containerd "$CONTAINERD_DIR" "" \
+    "-X $p/version.Version=$CONTAINERD_VERSION -X $p/version.Revision=$CONTAINERD_VERSION -X $p/version.Package=$p" \
+    "$p/cmd/containerd" "$p/cmd/containerd-shim-runc-v2" "$p/cmd/ctr"
 fi
 
 if [[ ! -x "$ETCD" ]]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just test`: brings the local control plane up if needed, builds the binaries
-# (debug, and the static release ones: e2e/static.sh), runs the control plane
-# and chart tests (pytest e2e/tests) and then `cargo test --workspace --locked`
+# (debug, and the static release ones: e2e/static.sh, and their images:
+# e2e/images.sh), runs the control plane, chart and node tests (pytest e2e/tests) and then `cargo test --workspace --locked`
 # with the cluster/AWS environment, and exits with the tests' status.
 #
 # Teardown: `just test` leaves nothing running that it started. If the control
@@ -40,6 +40,8 @@ if [[ -f Cargo.toml ]]; then
   # the static release binaries the container images ship (test_charts.py): build both first.
   cargo build --workspace --bins --locked
   "$E2E_DIR/static.sh"
+  # Their images, loaded into the node's containerd (e2e/tests/test_node.py runs the charts' pods).
+  "$E2E_DIR/images.sh"
 fi
 
 "$E2E_DIR/pytest.sh" || status=$?
@@ -50,6 +52,7 @@ if [[ -f Cargo.toml ]]; then
   if ((rc)); then
     ((status)) || status=$rc
     for name in etcd kube-apiserver kube-controller-manager moto; do log_tail "$name" 30; done
+    for name in containerd kube-scheduler kubelet; do log_tail "$name" 20 "$ASO_CACHE/node/logs"; done
   fi
 else
   log "no Cargo.toml yet; skipping cargo test"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts the local control plane on 127.0.0.1: etcd, kube-apiserver,
 # kube-controller-manager and a moto server (AWS API emulator), building
-# whatever tools are missing first. Returns once /readyz says ok, the
-# controller-manager has created the `default` ServiceAccount and moto answers;
-# the processes keep running detached (stop them with e2e/down.sh).
+# whatever tools are missing first, and then a node where pods run
+# (e2e/node/up.sh: containerd, kube-scheduler, kubelet; ASO_NODE=0 leaves it
+# out). Returns once /readyz says ok, the controller-manager has created the
+# `default` ServiceAccount, moto answers and the node is Ready; the processes
+# keep running detached (stop them with e2e/down.sh).
 #
 # Prints the environment to use (also written to $ASO_CACHE/cluster/env):
 #   eval "$(e2e/up.sh)"     or     . ~/.cache/aws-service-operator/cluster/env
@@ -12,13 +14,11 @@
 # the environment. `e2e/up.sh --status` exits 0 iff the cluster is up and healthy.
 #
 # Environment: ASO_CACHE, ASO_{ETCD_CLIENT,ETCD_PEER,APISERVER,KCM,MOTO}_PORT,
-# ASO_UP_TIMEOUT (seconds, default 180).
+# ASO_UP_TIMEOUT (seconds, default 180), ASO_NODE (1, default: with the node; 0: without).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 UP_TIMEOUT="${ASO_UP_TIMEOUT:-180}"
-SERVICE_CIDR="10.0.0.0/24"
-SERVICE_IP="10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
 SA_ISSUER="https://kubernetes.default.svc.cluster.local"
 
 kubectl_admin() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=5s "$@"; }
@@ -38,13 +38,18 @@ healthy() {
   [[ -f "$ENV_FILE" && -f "$KUBECONFIG_FILE" ]] && apiserver_ok && kcm_ok && moto_ok
 }
 
+# The node (unless ASO_NODE=0): e2e/node/up.sh, which starts nothing when it is already Ready.
+node_ok() { [[ "$WITH_NODE" == 0 ]] || "$E2E_DIR/node/up.sh" --status; }
+node_up() { [[ "$WITH_NODE" == 0 ]] || "$E2E_DIR/node/up.sh" >/dev/null; }
+
 if [[ "${1:-}" == --status ]]; then
-  healthy
+  healthy && node_ok
   exit
 fi
 
 if healthy; then
   log "control plane already running (run dir $RUN_DIR)"
+  node_up
   cat "$ENV_FILE"
   exit 0
 fi
@@ -62,15 +67,6 @@ command -v openssl >/dev/null || die "openssl is not installed"
 command -v curl >/dev/null || die "curl is not installed"
 
 # --- ports -------------------------------------------------------------------
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-check_port() {
-  local port="$1" var="$2" what="$3"
-  if port_busy "$port"; then
-    log "port $port on 127.0.0.1 ($what) is already in use:"
-    command -v ss >/dev/null && ss -ltnpH "sport = :$port" >&2 || true
-    die "port $port is busy; stop whatever listens on it or choose another port with $var=<port>"
-  fi
-}
 check_port "$ETCD_CLIENT_PORT" ASO_ETCD_CLIENT_PORT "etcd client"
 check_port "$ETCD_PEER_PORT" ASO_ETCD_PEER_PORT "etcd peer"
 check_port "$APISERVER_PORT" ASO_APISERVER_PORT "kube-apiserver"
@@ -118,6 +114,11 @@ extendedKeyUsage = clientAuth"
 extendedKeyUsage = clientAuth"
   cert front-proxy-client "CN = front-proxy-client" "$leaf
 extendedKeyUsage = clientAuth" front-proxy-ca
+  # The node's (e2e/node/up.sh): the kubelet as its Node authorizer identity, the scheduler as RBAC's.
+  cert kubelet $'O = system:nodes\nCN = system:node:'"$NODE_NAME" "$leaf
+extendedKeyUsage = clientAuth"
+  cert kube-scheduler "CN = system:kube-scheduler" "$leaf
+extendedKeyUsage = clientAuth"
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
   openssl pkey -in sa.key -pubout -out sa.pub
 )  # (not `|| die`: that would disable errexit inside; a failing openssl stops the script here)
@@ -150,34 +151,14 @@ KUBECONFIG
 }
 write_kubeconfig "$KUBECONFIG_FILE" admin
 write_kubeconfig "$RUN_DIR/kube-controller-manager.kubeconfig" kube-controller-manager
+write_kubeconfig "$RUN_DIR/kubelet.kubeconfig" kubelet
+write_kubeconfig "$RUN_DIR/kube-scheduler.kubeconfig" kube-scheduler
 
 # --- processes -----------------------------------------------------------------
-# start NAME CMD...: runs CMD detached in its own session; stdout+stderr to logs/NAME.log.
-start() {
-  local name="$1"
-  shift
-  # Not a process-group leader (no job control here), so setsid does not fork and $! is the server's pid.
-  setsid nohup "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$PID_DIR/$name.pid"
-}
-
+# start/wait_for (e2e/lib.sh) supervise this run directory's processes.
+SUP_PID_DIR="$PID_DIR" SUP_LOG_DIR="$LOG_DIR" SUP_RUN_DIR="$RUN_DIR" SUP_DOWN=e2e/down.sh
+SUP_COMPONENTS=("${COMPONENTS[@]}")
 DEADLINE=$((SECONDS + UP_TIMEOUT))
-# wait_for NAME DESCRIPTION CHECK...: polls CHECK until it succeeds; fails fast if NAME died.
-wait_for() {
-  local name="$1" desc="$2"
-  shift 2
-  until "$@"; do
-    if ! recorded_pid "$name" >/dev/null; then
-      log_tail "$name" 40
-      die "$name exited while waiting for $desc (log: $LOG_DIR/$name.log; run e2e/down.sh to clean up)"
-    fi
-    if ((SECONDS >= DEADLINE)); then
-      for c in "${COMPONENTS[@]}"; do log_tail "$c" 20; done
-      die "timed out after ${UP_TIMEOUT}s waiting for $desc (logs: $LOG_DIR; run e2e/down.sh to clean up)"
-    fi
-    sleep 0.5
-  done
-}
 
 log "starting etcd $ETCD_VERSION, moto and Kubernetes $K8S_VERSION (run dir $RUN_DIR)"
 
@@ -257,5 +238,13 @@ export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export PATH="$K8S_DIR:$HELM_DIR:\$PATH"
 ENV
+if [[ "$WITH_NODE" != 0 ]]; then
+  # Pods reach moto at the node's bridge address (e2e/node/up.sh forwards it to loopback).
+  cat >>"$ENV_FILE" <<ENV
+export ASO_NODE_NAME=$NODE_NAME
+export ASO_POD_AWS_ENDPOINT_URL=http://$NODE_IP:$MOTO_PORT
+ENV
+fi
+node_up
 log "control plane is up ($SECONDS s); environment:"
 cat "$ENV_FILE"

@@ -21,6 +21,7 @@ import pytest
 ASO_CACHE = Path(os.environ.get("ASO_CACHE", Path.home() / ".cache" / "aws-service-operator"))
 RUN_DIR = ASO_CACHE / "cluster"
 LOGS = ["etcd", "kube-apiserver", "kube-controller-manager", "moto"]
+NODE_LOGS = ["containerd", "kube-scheduler", "kubelet"]
 
 
 def _load_env_file():
@@ -43,8 +44,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if exitstatus == 0:
         return
     terminalreporter.section("control plane logs (tails)")
-    for name in LOGS:
-        path = RUN_DIR / "logs" / f"{name}.log"
+    logs = [RUN_DIR / "logs" / f"{name}.log" for name in LOGS]
+    logs += [ASO_CACHE / "node" / "logs" / f"{name}.log" for name in NODE_LOGS]
+    for path in logs:
         terminalreporter.write_line(f"----- {path} -----")
         if path.is_file():
             for line in path.read_text(errors="replace").splitlines()[-40:]:
