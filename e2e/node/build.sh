@@ -28,8 +28,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
     die "apt-get install ${missing[*]} failed"
   log "installed Debian packages in $((SECONDS - start))s"
-  # BUSYBOX_VERSION comes from dpkg: read it again now that the package is there.
-  source "$NODE_DIR/lib.sh"
+  source "$NODE_DIR/lib.sh"  # again: BUSYBOX_VERSION comes from dpkg
 fi
 
 # Debian's static busybox with its applet links, /tmp and a passwd for root and nobody.

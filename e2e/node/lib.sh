@@ -17,7 +17,7 @@ CNI_BIN_DIR=/usr/lib/cni
 # Images packed by build.sh and imported by up.sh: a static busybox for test
 # pods, and the pod sandbox (pause) image.
 IMAGES_DIR="$ASO_CACHE/node-images"
-BUSYBOX_VERSION="$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null | sed 's/^[0-9]*://; s/[^A-Za-z0-9_.-]/_/g')"
+BUSYBOX_VERSION="$( (dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || true) | sed 's/^[0-9]*://; s/[^A-Za-z0-9_.-]/_/g')"
 BUSYBOX_VERSION="${BUSYBOX_VERSION:-none}"
 BUSYBOX_IMAGE="localhost/aso-busybox:$BUSYBOX_VERSION"
 BUSYBOX_TAR="$IMAGES_DIR/aso-busybox-$BUSYBOX_VERSION.oci.tar"

@@ -30,6 +30,7 @@ kubectl_admin() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=5
 ca_sum() { sha256sum "$PKI_DIR/ca.crt" 2>/dev/null | cut -d' ' -f1; }
 
 containerd_ok() { "$CTR" --address "$CONTAINERD_SOCK" --timeout 3s version >/dev/null 2>&1; }
+forwarded() { iptables -t nat -C PREROUTING -i "$NODE_BRIDGE" -j "$NODE_NAT_CHAIN" 2>/dev/null; }
 scheduler_ok() { [[ "$(curl -sk --max-time 3 "https://127.0.0.1:$SCHEDULER_PORT/healthz" 2>/dev/null)" == ok ]]; }
 kubelet_ok() { [[ "$(curl -s --max-time 3 "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" 2>/dev/null)" == ok ]]; }
 node_ready() {
@@ -63,6 +64,7 @@ if [[ -d "$NODE_RUN_DIR" || -d /run/aso-node ]]; then
 fi
 
 "$NODE_DIR/build.sh"
+source "$NODE_DIR/lib.sh"  # again: image names carry versions of Debian packages build.sh may just have installed
 
 # --- host checks ---------------------------------------------------------------
 command -v openssl >/dev/null || die "openssl is not installed"
@@ -104,7 +106,8 @@ iptables -t nat -N "$NODE_NAT_CHAIN" 2>/dev/null || iptables -t nat -F "$NODE_NA
 iptables -t nat -A "$NODE_NAT_CHAIN" -d "$SERVICE_IP" -p tcp --dport 443 -j DNAT --to-destination "127.0.0.1:$APISERVER_PORT"
 iptables -t nat -A "$NODE_NAT_CHAIN" -d "$NODE_IP" -p tcp --dport "$MOTO_PORT" -j DNAT --to-destination "127.0.0.1:$MOTO_PORT"
 forwarded || iptables -t nat -A PREROUTING -i "$NODE_BRIDGE" -j "$NODE_NAT_CHAIN"
-# No masquerading: pods reach this host's addresses on the bridge, nothing beyond.
+# No masquerading: pods reach this host's addresses on the bridge, nothing beyond. Their
+# default route is the bridge (isDefaultGateway), so 10.0.0.1 is reachable to be forwarded.
 cat >"$CNI_CONF_DIR/10-aso-pods.conflist" <<CNI
 {
   "cniVersion": "1.0.0",
@@ -114,6 +117,7 @@ cat >"$CNI_CONF_DIR/10-aso-pods.conflist" <<CNI
       "type": "bridge",
       "bridge": "$NODE_BRIDGE",
       "isGateway": true,
+      "isDefaultGateway": true,
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {

@@ -65,10 +65,14 @@ def ns(kube, run_id, node):
                  "--from-literal=credentials=[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
     yield name
     helm("uninstall", RELEASE, "--namespace", name, "--wait", check=False)
-    for kind in ("dynamodb",):
-        for obj in kube.get_json(kind, "-n", name)["items"]:
-            kube.kubectl("-n", name, "patch", kind, obj["metadata"]["name"], "--type", "json",
-                         "-p", '[{"op":"remove","path":"/metadata/finalizers"}]', check=False)
+    # The operator is gone: release the resources by hand, and drop their tables from moto.
+    for obj in kube.get_json("dynamodb", "-n", name)["items"]:
+        kube.kubectl("-n", name, "patch", "dynamodb", obj["metadata"]["name"], "--type", "json",
+                     "-p", '[{"op":"remove","path":"/metadata/finalizers"}]', check=False)
+        try:
+            dynamodb().delete_table(TableName=obj["spec"].get("tableName") or obj["metadata"]["name"])
+        except dynamodb().exceptions.ResourceNotFoundException:
+            pass
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -192,18 +196,22 @@ def test_the_walkthrough_app_reads_its_outputs_and_writes_and_reads_an_item(kube
     manifest = (REPO / "e2e/examples/walkthrough.yaml").read_text()
     manifest = manifest.replace("@SEED_APP_IMAGE@", image_ref("seed-app")).replace(
         "@AWS_ENDPOINT_URL@", os.environ["ASO_POD_AWS_ENDPOINT_URL"])
+    # A table name of this run's own (`just demo-helm` may have made dynamo-table in this moto).
+    table_name = f"{ns}-dynamo-table"
+    manifest = manifest.replace("spec:\n  hashAttribute:", f"spec:\n  tableName: {table_name}\n  hashAttribute:", 1)
+    assert table_name in manifest
     kube.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
     wait_until("dynamo-table Ready", lambda: table_ready(kube, ns, "dynamo-table"), timeout=60)
     outputs = kube.get_json("configmap", "dynamo-table", "-n", ns)["data"]
-    assert outputs["tableName"] == "dynamo-table", outputs
+    assert outputs["tableName"] == table_name, outputs
 
     def logged():
         proc = kube.kubectl("-n", ns, "logs", "deploy/seed-app", check=False)
         return [l for l in proc.stdout.splitlines() if "wrote and read back" in l]
     [line] = wait_until("the app to log the item it wrote and read back", logged, timeout=90)
     [pod] = kube.get_json("pods", "-n", ns, "-l", "app=seed-app")["items"]
-    assert f"name=\"{pod['metadata']['name']}\"" in line and "in table dynamo-table" in line, line
-    items = dynamodb().scan(TableName="dynamo-table", ConsistentRead=True)["Items"]
+    assert f"name=\"{pod['metadata']['name']}\"" in line and f"in table {table_name}" in line, line
+    items = dynamodb().scan(TableName=table_name, ConsistentRead=True)["Items"]
     mine = [i for i in items if i["name"]["S"] == pod["metadata"]["name"]]
     assert len(mine) == 1, items
     assert f"message=\"{mine[0]['message']['S']}\"" in line, (line, mine)
