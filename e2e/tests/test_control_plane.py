@@ -176,4 +176,6 @@ def test_helm_talks_to_the_cluster(kube):
     assert out.startswith("v3."), out
     listing = subprocess.run([helm, "list", "--all-namespaces", "-o", "json"], capture_output=True, text=True)
     assert listing.returncode == 0, listing.stderr
-    assert json.loads(listing.stdout) == []
+    # A list of releases (`just demo-helm` leaves one running; a fresh cluster has none).
+    releases = json.loads(listing.stdout)
+    assert isinstance(releases, list) and all({"name", "namespace", "status"} <= set(r) for r in releases), releases

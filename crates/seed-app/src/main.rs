@@ -17,10 +17,15 @@ use tokio::signal::unix::{SignalKind, signal};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
-    let table = std::env::var("tableName").context("tableName is not set: envFrom the table's outputs ConfigMap")?;
-    let region = std::env::var("region").context("region is not set: envFrom the table's outputs ConfigMap")?;
+    let table = std::env::var("tableName")
+        .context("tableName is not set: envFrom the table's outputs ConfigMap")?;
+    let region = std::env::var("region")
+        .context("region is not set: envFrom the table's outputs ConfigMap")?;
     let writer = std::env::var("POD_NAME").unwrap_or_else(|_| "seed-app".to_owned());
-    let config = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region)).load().await;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .load()
+        .await;
     let client = Client::new(&config);
 
     let mut attempt = 0u32;
@@ -46,18 +51,39 @@ async fn main() -> Result<()> {
 
 /// Writes `{<hash>: writer, <range>: now, message}` and reads it back by its key.
 async fn write_and_read(client: &Client, table: &str, writer: &str) -> Result<String> {
-    let described = client.describe_table().table_name(table).send().await.context("DescribeTable")?;
-    let schema = described.table().map(|t| t.key_schema()).unwrap_or_default();
-    let key_name = |kind: KeyType| schema.iter().find(|k| *k.key_type() == kind).map(|k| k.attribute_name().to_owned());
-    let Some(hash) = key_name(KeyType::Hash) else { bail!("table {table} has no hash key") };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis().to_string();
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .context("DescribeTable")?;
+    let schema = described
+        .table()
+        .map(|t| t.key_schema())
+        .unwrap_or_default();
+    let key_name = |kind: KeyType| {
+        schema
+            .iter()
+            .find(|k| *k.key_type() == kind)
+            .map(|k| k.attribute_name().to_owned())
+    };
+    let Some(hash) = key_name(KeyType::Hash) else {
+        bail!("table {table} has no hash key")
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)?
+        .as_millis()
+        .to_string();
     let mut key = vec![(hash.clone(), AttributeValue::S(writer.to_owned()))];
     if let Some(range) = key_name(KeyType::Range) {
         key.push((range, AttributeValue::S(now.clone())));
     }
     let message = format!("hello from {writer} at {now}");
 
-    let mut put = client.put_item().table_name(table).item("message", AttributeValue::S(message.clone()));
+    let mut put = client
+        .put_item()
+        .table_name(table)
+        .item("message", AttributeValue::S(message.clone()));
     for (name, value) in &key {
         put = put.item(name, value.clone());
     }
@@ -67,11 +93,25 @@ async fn write_and_read(client: &Client, table: &str, writer: &str) -> Result<St
     for (name, value) in &key {
         get = get.key(name, value.clone());
     }
-    let item = get.send().await.context("GetItem")?.item.context("GetItem found no item")?;
-    let read = item.get("message").and_then(|v| v.as_s().ok()).context("the item read back has no message")?;
+    let item = get
+        .send()
+        .await
+        .context("GetItem")?
+        .item
+        .context("GetItem found no item")?;
+    let read = item
+        .get("message")
+        .and_then(|v| v.as_s().ok())
+        .context("the item read back has no message")?;
     if read != &message {
         bail!("read back {read:?}, wrote {message:?}");
     }
-    let key = key.iter().map(|(n, v)| format!("{n}={:?}", v.as_s().unwrap_or(&String::new()))).collect::<Vec<_>>();
-    Ok(format!("seed-app: wrote and read back item {{{}}} message={read:?} in table {table}", key.join(", ")))
+    let key = key
+        .iter()
+        .map(|(n, v)| format!("{n}={:?}", v.as_s().unwrap_or(&String::new())))
+        .collect::<Vec<_>>();
+    Ok(format!(
+        "seed-app: wrote and read back item {{{}}} message={read:?} in table {table}",
+        key.join(", ")
+    ))
 }
