@@ -245,6 +245,7 @@ export ASO_NODE_NAME=$NODE_NAME
 export ASO_POD_AWS_ENDPOINT_URL=http://$NODE_IP:$MOTO_PORT
 ENV
 fi
+log "control plane is up ($SECONDS s)"
 node_up
-log "control plane is up ($SECONDS s); environment:"
+log "environment:"
 cat "$ENV_FILE"
