@@ -89,11 +89,19 @@ pack_image() {
   rm -rf "$work"
 }
 
+# has_image REF: the node's containerd has REF. (The list is read whole first: `ctr | grep -q`
+# under pipefail fails when grep exits early and ctr gets SIGPIPE.)
+has_image() {
+  local refs
+  refs="$(ctr_k8s images ls -q 2>/dev/null)" || return 1
+  grep -qxF "$1" <<<"$refs"
+}
+
 # import_image TAR REF: loads the archive into the node's containerd as REF (kept when present).
 import_image() {
-  ctr_k8s images ls -q 2>/dev/null | grep -qxF "$2" && return 0
+  has_image "$2" && return 0
   # --base-name: the archive's ref.name annotation is only the tag.
   ctr_k8s images import --platform linux/amd64 --base-name "${2%:*}" "$1" >>"$NODE_LOG_DIR/ctr.log" 2>&1 ||
     { tail -5 "$NODE_LOG_DIR/ctr.log" >&2; die "ctr images import $1 failed"; }
-  ctr_k8s images ls -q 2>/dev/null | grep -qxF "$2" || die "after ctr images import $1, containerd has no image $2"
+  has_image "$2" || die "after ctr images import $1, containerd has no image $2"
 }
