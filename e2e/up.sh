@@ -40,7 +40,15 @@ healthy() {
 
 # The node (unless ASO_NODE=0): e2e/node/up.sh, which starts nothing when it is already Ready.
 node_ok() { [[ "$WITH_NODE" == 0 ]] || "$E2E_DIR/node/up.sh" --status; }
-node_up() { [[ "$WITH_NODE" == 0 ]] || "$E2E_DIR/node/up.sh" >/dev/null; }
+node_up() {
+  [[ "$WITH_NODE" != 0 ]] || return 0
+  "$E2E_DIR/node/up.sh" >/dev/null
+  # Pods reach moto at the node's bridge address (e2e/node/up.sh forwards it to loopback).
+  grep -q '^export ASO_NODE_NAME=' "$ENV_FILE" || cat >>"$ENV_FILE" <<ENV
+export ASO_NODE_NAME=$NODE_NAME
+export ASO_POD_AWS_ENDPOINT_URL=http://$NODE_IP:$MOTO_PORT
+ENV
+}
 
 if [[ "${1:-}" == --status ]]; then
   healthy && node_ok
@@ -238,13 +246,6 @@ export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export PATH="$K8S_DIR:$HELM_DIR:\$PATH"
 ENV
-if [[ "$WITH_NODE" != 0 ]]; then
-  # Pods reach moto at the node's bridge address (e2e/node/up.sh forwards it to loopback).
-  cat >>"$ENV_FILE" <<ENV
-export ASO_NODE_NAME=$NODE_NAME
-export ASO_POD_AWS_ENDPOINT_URL=http://$NODE_IP:$MOTO_PORT
-ENV
-fi
 log "control plane is up ($SECONDS s)"
 node_up
 log "environment:"

@@ -67,7 +67,6 @@ fi
 source "$NODE_DIR/lib.sh"  # again: image names carry versions of Debian packages build.sh may just have installed
 
 # --- host checks ---------------------------------------------------------------
-command -v openssl >/dev/null || die "openssl is not installed"
 command -v curl >/dev/null || die "curl is not installed"
 command -v iptables >/dev/null || die "iptables is not installed (apt-get install iptables)"
 [[ -x "$RUNC" ]] || die "$RUNC is missing (apt-get install runc)"
