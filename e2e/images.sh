@@ -19,6 +19,8 @@ OUT_DIR="$ASO_CACHE/images"
 VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/Cargo.toml" | head -1)"
 
 node_up() { [[ -S "$CONTAINERD_SOCK" ]] && ctr_k8s version >/dev/null 2>&1; }
+# image_tar BINARY REF: the archive of BINARY's image REF.
+image_tar() { echo "$OUT_DIR/$1-${2##*:}.oci.tar"; }
 
 if [[ "${1:-}" != --import-only ]]; then
   [[ -d "$STATIC_DIR" ]] || die "no static binaries in $STATIC_DIR: run \`just static\` first"
@@ -39,7 +41,7 @@ if [[ "${1:-}" != --import-only ]]; then
     [[ -f "$path" && -x "$path" ]] || continue
     BIN="$(basename "$path")"
     ref="localhost/aso/$BIN:$VERSION-$(sha256sum "$path" | cut -c1-12)"
-    tar="$OUT_DIR/$BIN-${ref##*:}.oci.tar"
+    tar="$(image_tar "$BIN" "$ref")"
     if [[ ! -f "$tar" ]]; then
       rm -f "$OUT_DIR/$BIN"-*.oci.tar  # earlier builds of this binary
       pack_image "$tar" "$ref" operator_rootfs --config.entrypoint /usr/local/bin/entrypoint \
@@ -55,8 +57,7 @@ if node_up; then
   for reffile in "$OUT_DIR"/*.ref; do
     [[ -f "$reffile" ]] || continue
     ref="$(cat "$reffile")"
-    bin="$(basename "$reffile" .ref)"
-    tar="$OUT_DIR/$bin-${ref##*:}.oci.tar"
+    tar="$(image_tar "$(basename "$reffile" .ref)" "$ref")"
     [[ -f "$tar" ]] || continue
     import_image "$tar" "$ref"
   done

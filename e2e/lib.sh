@@ -73,6 +73,8 @@ POD_CIDR="10.244.0.0/24"
 # The node's bridge and InternalIP, the pods' gateway; pods reach the API server
 # at SERVICE_IP:443 and moto at NODE_IP:MOTO_PORT (forwarded to loopback).
 NODE_IP="10.244.0.1"
+# The node's containerd socket, on tmpfs with a short path (unix socket limit).
+CONTAINERD_SOCK="/run/aso-node/containerd.sock"
 
 log() { printf 'e2e: %s\n' "$*" >&2; }
 die() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }

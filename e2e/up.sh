@@ -47,6 +47,8 @@ node_up() {
   grep -q '^export ASO_NODE_NAME=' "$ENV_FILE" || cat >>"$ENV_FILE" <<ENV
 export ASO_NODE_NAME=$NODE_NAME
 export ASO_POD_AWS_ENDPOINT_URL=http://$NODE_IP:$MOTO_PORT
+export ASO_NODE_CTR="$CTR"
+export ASO_NODE_CONTAINERD_SOCK="$CONTAINERD_SOCK"
 ENV
 }
 

@@ -2,8 +2,7 @@
 # Installs and packs what the local test node needs beyond the Go binaries
 # (kubelet, kube-scheduler, containerd: e2e/build.sh builds those). Idempotent.
 #
-#   Debian packages (apt-get install when missing): runc, containernetworking-plugins,
-#   busybox-static, umoci, gcc, libc6-dev.
+#   Debian packages (apt-get install when missing): NODE_APT_PACKAGES of e2e/node/lib.sh.
 #   ${ASO_CACHE:-~/.cache/aws-service-operator}/node-images/
 #     aso-busybox-<v>.oci.tar   Debian's busybox-static, for test pods
 #     aso-pause-<v>.oci.tar     the pod sandbox image, from the Kubernetes module's pause.c

@@ -37,15 +37,14 @@ done
 # Containers: kill and delete every task and container of containerd's k8s.io
 # namespace while containerd still runs (the kubelet does not stop pods when it exits).
 if pid="$(node_recorded_pid containerd)"; then
-  c=("$CTR" --address "$CONTAINERD_SOCK" --timeout 10s -n k8s.io)
-  tasks="$("${c[@]}" tasks ls -q 2>/dev/null || true)"
+  tasks="$(ctr_k8s tasks ls -q 2>/dev/null || true)"
   if [[ -n "$tasks" ]]; then
     log "killing $(wc -w <<<"$tasks") container task(s)"
-    for t in $tasks; do "${c[@]}" tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
-    for t in $tasks; do "${c[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
+    for t in $tasks; do ctr_k8s tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
+    for t in $tasks; do ctr_k8s tasks delete -f "$t" >/dev/null 2>&1 || true; done
   fi
-  for ctn in $("${c[@]}" containers ls -q 2>/dev/null || true); do
-    "${c[@]}" containers delete "$ctn" >/dev/null 2>&1 || true
+  for ctn in $(ctr_k8s containers ls -q 2>/dev/null || true); do
+    ctr_k8s containers delete "$ctn" >/dev/null 2>&1 || true
   done
   log "stopping containerd (pid $pid)"
   stop "$pid"

@@ -35,7 +35,7 @@ KUBELET_ROOT="$NODE_RUN_DIR/kubelet"
 CONTAINERD_ROOT="$NODE_RUN_DIR/containerd"
 # Runtime state (sockets, shim bundles) lives on tmpfs, with short paths (unix socket limit).
 CONTAINERD_STATE="/run/aso-node/containerd"
-CONTAINERD_SOCK="/run/aso-node/containerd.sock"
+# CONTAINERD_SOCK (/run/aso-node/containerd.sock) is in e2e/lib.sh: the env file names it.
 CNI_CONF_DIR="$NODE_RUN_DIR/cni"
 
 # NODE_NAME, POD_CIDR and NODE_IP are in e2e/lib.sh. The apiserver of e2e/up.sh
@@ -54,7 +54,6 @@ SCHEDULER_PORT="${ASO_SCHEDULER_PORT:-20259}"
 NODE_COMPONENTS=(containerd kube-scheduler kubelet)
 
 node_recorded_pid() { recorded_pid "$1" "$NODE_PID_DIR" "$NODE_RUN_DIR"; }
-node_log_tail() { log_tail "$1" "${2:-30}" "$NODE_LOG_DIR"; }
 
 # ctr_k8s ARGS...: ctr against the node's containerd, in the kubelet's (CRI's) namespace.
 ctr_k8s() { "$CTR" --address "$CONTAINERD_SOCK" --timeout 30s -n k8s.io "$@"; }

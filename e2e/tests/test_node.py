@@ -37,12 +37,11 @@ def image_ref(binary):
 
 
 def ctr(*args):
-    node = ASO_CACHE / "node"
-    ctr_bins = sorted(ASO_CACHE.glob("containerd-*/ctr"))
-    assert ctr_bins, f"no ctr under {ASO_CACHE}/containerd-*: e2e/build.sh builds it"
-    proc = subprocess.run([str(ctr_bins[-1]), "--address", "/run/aso-node/containerd.sock", "-n", "k8s.io", *args],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"ctr {' '.join(args)} failed: {proc.stderr} (node run dir {node})"
+    """ctr against the node's containerd, in the kubelet's namespace (the env file names both)."""
+    exe, sock = os.environ.get("ASO_NODE_CTR"), os.environ.get("ASO_NODE_CONTAINERD_SOCK")
+    assert exe and sock, "ASO_NODE_CTR/ASO_NODE_CONTAINERD_SOCK unset: the control plane was started without its node"
+    proc = subprocess.run([exe, "--address", sock, "-n", "k8s.io", *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"ctr {' '.join(args)} failed: {proc.stderr}"
     return proc.stdout
 
 
