@@ -156,7 +156,9 @@ wait_for() {
   local name="$1" desc="$2" c
   shift 2
   until "$@"; do
-    if ! recorded_pid "$name" "$SUP_PID_DIR" "$SUP_RUN_DIR" >/dev/null; then
+    # Alive, not recorded_pid: right after start the child may still be bash or
+    # mid-exec (an empty /proc/PID/cmdline), which recorded_pid takes for pid reuse.
+    if ! running "$(cat "$SUP_PID_DIR/$name.pid" 2>/dev/null)"; then
       log_tail "$name" 40 "$SUP_LOG_DIR"
       die "$name exited while waiting for $desc (log: $SUP_LOG_DIR/$name.log; run $SUP_DOWN to clean up)"
     fi
