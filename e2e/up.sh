@@ -129,6 +129,10 @@ extendedKeyUsage = clientAuth" front-proxy-ca
 extendedKeyUsage = clientAuth"
   cert kube-scheduler "CN = system:kube-scheduler" "$leaf
 extendedKeyUsage = clientAuth"
+  # The apiserver's client certificate at the kubelet (logs, exec, port-forward), which the kubelet's
+  # webhook authorizer asks RBAC about (e2e/node/up.sh binds it to system:kubelet-api-admin).
+  cert apiserver-kubelet-client "CN = kube-apiserver-kubelet-client" "$leaf
+extendedKeyUsage = clientAuth"
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
   openssl pkey -in sa.key -pubout -out sa.pub
 )  # (not `|| die`: that would disable errexit inside; a failing openssl stops the script here)
@@ -208,6 +212,8 @@ start kube-apiserver "$KUBE_APISERVER" \
   --requestheader-extra-headers-prefix X-Remote-Extra- \
   --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" \
   --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
+  --kubelet-client-certificate "$PKI_DIR/apiserver-kubelet-client.crt" \
+  --kubelet-client-key "$PKI_DIR/apiserver-kubelet-client.key" \
   --authorization-mode Node,RBAC \
   --service-cluster-ip-range "$SERVICE_CIDR" \
   --endpoint-reconciler-type none \

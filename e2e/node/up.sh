@@ -87,6 +87,8 @@ ca_sum >"$CA_SUM_FILE"
 for c in kubelet kube-scheduler; do
   [[ -f "$RUN_DIR/$c.kubeconfig" ]] || die "$RUN_DIR/$c.kubeconfig is missing: restart the control plane (e2e/down.sh; e2e/up.sh)"
 done
+[[ -f "$PKI_DIR/apiserver-kubelet-client.crt" ]] ||
+  die "the control plane has no kubelet client certificate (started by an older e2e/up.sh): restart it (e2e/down.sh; e2e/up.sh)"
 
 # --- pod network -------------------------------------------------------------------
 # The bridge exists before the kubelet starts, so that its gateway address can be
@@ -205,11 +207,11 @@ start kube-scheduler "$KUBE_SCHEDULER" \
 wait_for kube-scheduler "kube-scheduler /healthz" scheduler_ok
 log "kube-scheduler is up ($((SECONDS - t))s)"
 
-# The kubelet listens on 127.0.0.1 only: its port takes anonymous requests
-# (AlwaysAllow), since the apiserver of e2e/up.sh has no kubelet client
-# certificate. The apiserver reaches it for logs/exec through the node's
-# Hostname address, i.e. the node name, which must resolve to loopback
-# (default: localhost); the InternalIP ($NODE_IP) is not served.
+# The kubelet listens on 127.0.0.1 only and serves only authenticated clients it may
+# authorize: x509 by the cluster CA (the apiserver's kubelet client certificate) or a
+# bearer token (TokenReview), each request checked with a SubjectAccessReview. The
+# apiserver reaches it for logs/exec through the node's Hostname address, i.e. the node
+# name, which must resolve to loopback (default: localhost); the InternalIP ($NODE_IP) is not served.
 #
 # The disk of a dev machine is often fuller than the kubelet's default eviction
 # thresholds (10 % free) and image GC (85 % used) allow: that would taint the
@@ -226,11 +228,11 @@ readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: $KUBELET_HEALTHZ_PORT
 authentication:
-  anonymous: {enabled: true}
-  webhook: {enabled: false}
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
   x509: {clientCAFile: "$PKI_DIR/ca.crt"}
 authorization:
-  mode: AlwaysAllow
+  mode: Webhook
 podCIDR: $POD_CIDR
 clusterDomain: cluster.local
 podLogsDir: $NODE_RUN_DIR/pod-logs
@@ -249,6 +251,10 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 YAML
+
+# What the kubelet's webhook authorizer asks RBAC for the apiserver's client certificate.
+kubectl_admin create clusterrolebinding aso-apiserver-kubelet-client --clusterrole system:kubelet-api-admin \
+  --user kube-apiserver-kubelet-client --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
 
 t=$SECONDS
 start kubelet "$KUBELET" \

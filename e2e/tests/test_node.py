@@ -11,8 +11,10 @@ module share one release and run in file order.
 
 import json
 import os
+import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -191,6 +193,32 @@ def container_id(pod):
     return status["containerID"].removeprefix("containerd://")
 
 
+def kubelet_status(port, token=None):
+    """The HTTP status of GET /pods on the kubelet's own port (its serving certificate is self-signed)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    req = urllib.request.Request(f"https://127.0.0.1:{port}/pods")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_kubelet_serves_only_clients_it_authenticates_and_authorizes(kube, ns, node):
+    port = kube.get_json("node", node)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    assert kubelet_status(port) == 401, "the kubelet answered an anonymous request"
+    # A valid ServiceAccount token passes TokenReview, and its SubjectAccessReview (nodes/proxy) is denied.
+    token = kube.kubectl("-n", ns, "create", "token", "default", "--duration", "10m").stdout.strip()
+    assert kubelet_status(port, token) == 403
+    # The apiserver's own client certificate is allowed: `kubectl logs` goes through it to the kubelet.
+    [pod] = pods(kube, ns)
+    logs = kube.kubectl("-n", ns, "logs", pod["metadata"]["name"], "--tail", "5").stdout
+    assert logs.strip(), "no log lines came back through the kubelet"
+
+
 def test_the_walkthrough_app_reads_its_outputs_and_writes_and_reads_an_item(kube, ns):
     manifest = (REPO / "e2e/examples/walkthrough.yaml").read_text()
     manifest = manifest.replace("@SEED_APP_IMAGE@", image_ref("seed-app")).replace(
@@ -291,3 +319,4 @@ def test_helm_uninstall_leaves_the_crds_and_the_resources(kube, ns):
     for name in ("orders", "items", "after-handover", "after-upgrade"):
         assert f"{GROUP}/finalizer" in names[name]["metadata"].get("finalizers", []), names[name]["metadata"]
         dynamodb().describe_table(TableName=f"{ns}-{name}")
+
