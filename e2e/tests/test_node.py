@@ -319,4 +319,3 @@ def test_helm_uninstall_leaves_the_crds_and_the_resources(kube, ns):
     for name in ("orders", "items", "after-handover", "after-upgrade"):
         assert f"{GROUP}/finalizer" in names[name]["metadata"].get("finalizers", []), names[name]["metadata"]
         dynamodb().describe_table(TableName=f"{ns}-{name}")
-
